@@ -1,0 +1,105 @@
+# OMS observability lab - native build, run and test.
+#
+#   make run     build, start PostgreSQL/Redis/RabbitMQ, the services and the
+#                h2o gateway on 127.0.0.1 (data in .run/), print the URLs
+#   make stop    stop exactly what `make run` started
+#   make test    unit tests under ASan/UBSan, then integration tests against
+#                real servers started on their own ports (data in .test-run/)
+#   make bench   wrk benchmarks against the running system (make run first)
+
+SHELL := /bin/bash
+CC ?= gcc
+VERSION ?= $(shell cat VERSION 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+SERVICES := inventory
+COMMON_SRC := $(wildcard services/common/*.c)
+COMMON_TESTS := $(patsubst services/common/tests/%.c,%,$(wildcard services/common/tests/test_*.c))
+
+CFLAGS_BASE := -std=gnu17 -Wall -Wextra -Werror -Wshadow -DH2O_USE_LIBUV=0 \
+	-Iservices/common -I/usr/include/postgresql \
+	-DOMS_VERSION='"$(VERSION)"' -DOMS_REVISION='"$(REVISION)"'
+LIBS := -lh2o-evloop -lpq -lhiredis -ljansson -lssl -lcrypto -lz -lm -pthread
+
+# Two flavours share the sources: release (-O2) for running and benchmarks,
+# asan (AddressSanitizer + UndefinedBehaviorSanitizer) for every test.
+RELEASE_DIR := build/release
+ASAN_DIR := build/asan
+RELEASE_FLAGS := -O2 -g
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+.PHONY: all build build-asan deps run stop status test unit-test integration-test bench format lint clean
+
+all: build
+
+build: $(foreach s,$(SERVICES),$(RELEASE_DIR)/bin/$(s))
+build-asan: $(foreach s,$(SERVICES),$(ASAN_DIR)/bin/$(s)) $(foreach t,$(COMMON_TESTS),$(ASAN_DIR)/tests/$(t))
+
+# $(1): flavour dir, $(2): flavour flags
+define flavour
+$(1)/common/%.o: services/common/%.c $(wildcard services/common/*.h) | $(1)/common
+	@echo "  CC      $$@"
+	@$$(CC) $$(CFLAGS_BASE) $(2) -c $$< -o $$@
+
+$(1)/common/libomscommon.a: $$(patsubst services/common/%.c,$(1)/common/%.o,$$(COMMON_SRC))
+	@echo "  AR      $$@"
+	@ar rcs $$@ $$^
+
+$(1)/common $(1)/bin $(1)/tests:
+	@mkdir -p $$@
+
+$(1)/tests/test_%: services/common/tests/test_%.c $(1)/common/libomscommon.a | $(1)/tests
+	@echo "  LD      $$@"
+	@$$(CC) $$(CFLAGS_BASE) $(2) $$< -o $$@ $(1)/common/libomscommon.a $$(LIBS) -lcmocka
+endef
+
+# $(1): flavour dir, $(2): flavour flags, $(3): service
+define service_binary
+$(1)/bin/$(3): $$(wildcard services/$(3)/*.c services/$(3)/*.h) $(1)/common/libomscommon.a | $(1)/bin
+	@echo "  LD      $$@"
+	@$$(CC) $$(CFLAGS_BASE) $(2) -Iservices/$(3) $$(wildcard services/$(3)/*.c) -o $$@ $(1)/common/libomscommon.a $$(LIBS)
+endef
+
+$(eval $(call flavour,$(RELEASE_DIR),$(RELEASE_FLAGS)))
+$(eval $(call flavour,$(ASAN_DIR),$(ASAN_FLAGS)))
+$(foreach s,$(SERVICES),$(eval $(call service_binary,$(RELEASE_DIR),$(RELEASE_FLAGS),$(s))))
+$(foreach s,$(SERVICES),$(eval $(call service_binary,$(ASAN_DIR),$(ASAN_FLAGS),$(s))))
+
+deps:
+	@scripts/install-deps.sh build test run
+
+run:
+	@scripts/install-deps.sh build run
+	@$(MAKE) --no-print-directory build
+	@scripts/stack.sh start
+
+stop:
+	@scripts/stack.sh stop
+
+status:
+	@scripts/stack.sh status
+
+test:
+	@scripts/install-deps.sh build test
+	@$(MAKE) --no-print-directory build-asan
+	@scripts/run-tests.sh
+
+unit-test: build-asan
+	@scripts/run-tests.sh unit
+
+integration-test: build-asan
+	@scripts/run-tests.sh integration
+
+bench:
+	@scripts/install-deps.sh bench
+	@scripts/bench.sh
+
+format:
+	clang-format -i services/*/*.c services/*/*.h services/*/tests/*.c
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
+		-DH2O_USE_LIBUV=0 -Iservices/common services/common services/inventory
+
+clean:
+	rm -rf build

@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# The native stack: PostgreSQL, Redis, RabbitMQ, the services and the h2o
+# gateway, from Debian packages, on 127.0.0.1, with every byte of state in
+# one folder ($STACK_DIR, default .run/).
+#
+#   scripts/stack.sh start      start what is not running yet (idempotent)
+#   scripts/stack.sh stop       stop what start started, newest first
+#   scripts/stack.sh status     show what runs
+#   scripts/stack.sh start-postgres|stop-postgres|start-redis|stop-redis|
+#                    start-rabbitmq|stop-rabbitmq|start-services|stop-services
+#
+# Ports and switches come from the environment (defaults in brackets):
+#   PG_PORT [5432] REDIS_PORT [6379] AMQP_PORT [5672] RABBITMQ_MGMT_PORT [15672]
+#   RABBITMQ_PROMETHEUS_PORT [15692] RABBITMQ_DIST_PORT [25672]
+#   GATEWAY_PORT [8080] INVENTORY_PORT [8002]
+#   WITH_RABBITMQ [1] WITH_SERVICES [1] WITH_GATEWAY [1]
+#   BIN_DIR [build/release/bin]  LOG_LEVEL [info]  ADMIN_TOKEN [lab default]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+STACK_DIR=${STACK_DIR:-$ROOT/.run}
+PG_PORT=${PG_PORT:-5432}
+REDIS_PORT=${REDIS_PORT:-6379}
+AMQP_PORT=${AMQP_PORT:-5672}
+RABBITMQ_MGMT_PORT=${RABBITMQ_MGMT_PORT:-15672}
+RABBITMQ_PROMETHEUS_PORT=${RABBITMQ_PROMETHEUS_PORT:-15692}
+RABBITMQ_DIST_PORT=${RABBITMQ_DIST_PORT:-25672}
+GATEWAY_PORT=${GATEWAY_PORT:-8080}
+INVENTORY_PORT=${INVENTORY_PORT:-8002}
+WITH_RABBITMQ=${WITH_RABBITMQ:-1}
+WITH_SERVICES=${WITH_SERVICES:-1}
+WITH_GATEWAY=${WITH_GATEWAY:-1}
+BIN_DIR=${BIN_DIR:-$ROOT/build/release/bin}
+export POSTGRES_PASSWORD=${POSTGRES_PASSWORD:-postgres-lab-password}
+export ADMIN_TOKEN=${ADMIN_TOKEN:-lab-admin-token-change-me}
+export LOG_LEVEL=${LOG_LEVEL:-info}
+
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+PG_DATA=$STACK_DIR/postgres
+LOG_DIR=$STACK_DIR/logs
+PID_DIR=$STACK_DIR/pids
+RABBITMQ_NODE=oms-$(echo "$STACK_DIR" | md5sum | cut -c1-8)@localhost
+
+log() { printf '%s\n' "stack: $*"; }
+die() { printf '%s\n' "stack: $*" >&2; exit 1; }
+
+# Runs a command as the owner of the PostgreSQL data: initdb and pg_ctl refuse root.
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # port seconds what
+  local deadline=$((SECONDS + $2))
+  until port_open "$1"; do
+    [ $SECONDS -lt $deadline ] || die "$3 did not open port $1 within $2 s (logs in $LOG_DIR)"
+    sleep 0.2
+  done
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+prepare_dirs() {
+  mkdir -p "$STACK_DIR" "$LOG_DIR" "$PID_DIR"
+  [ -f "$STACK_DIR/.gitignore" ] || echo '*' > "$STACK_DIR/.gitignore"
+}
+
+# --- PostgreSQL ---------------------------------------------------------------
+
+start_postgres() {
+  [ -n "$PG_BIN" ] || die "PostgreSQL is not installed (make deps)"
+  prepare_dirs
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    mkdir -p "$PG_DATA"
+    local pwfile=$STACK_DIR/.pgpass-init
+    printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$PG_DATA" "$pwfile" "$LOG_DIR"; fi
+    chmod 700 "$PG_DATA"
+    as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --pwfile="$pwfile" \
+      --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$LOG_DIR/initdb.log" 2>&1 \
+      || { rm -f "$pwfile"; die "initdb failed: see $LOG_DIR/initdb.log"; }
+    rm -f "$pwfile"
+  fi
+  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$LOG_DIR"; fi
+  if as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    log "postgres already running on $PG_PORT"
+  else
+    # TCP on loopback only; no Unix socket (nothing in the folder needs one).
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -w -t 30 \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200" \
+      start >/dev/null || die "postgres failed to start: see $LOG_DIR/postgres.log"
+    log "postgres started on 127.0.0.1:$PG_PORT"
+  fi
+}
+
+stop_postgres() {
+  [ -f "$PG_DATA/PG_VERSION" ] || return 0
+  if as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
+    log "postgres stopped"
+  fi
+}
+
+migrate() {
+  PGHOST=127.0.0.1 PGPORT=$PG_PORT PGUSER=postgres PGPASSWORD=$POSTGRES_PASSWORD scripts/migrate.sh
+}
+
+# --- Redis --------------------------------------------------------------------
+
+start_redis() {
+  prepare_dirs
+  if pid_alive "$PID_DIR/redis.pid"; then
+    log "redis already running on $REDIS_PORT"
+    return
+  fi
+  mkdir -p "$STACK_DIR/redis"
+  # No persistence: the cache and fault flags are disposable in the lab.
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$STACK_DIR/redis" --daemonize yes --pidfile "$PID_DIR/redis.pid" \
+    --logfile "$LOG_DIR/redis.log" >/dev/null
+  wait_port "$REDIS_PORT" 10 redis
+  log "redis started on 127.0.0.1:$REDIS_PORT"
+}
+
+stop_redis() {
+  if pid_alive "$PID_DIR/redis.pid"; then
+    local pid; pid=$(cat "$PID_DIR/redis.pid")
+    kill "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    log "redis stopped"
+  fi
+  rm -f "$PID_DIR/redis.pid"
+}
+
+# --- RabbitMQ -------------------------------------------------------------------
+
+rabbitmq_env() {
+  export RABBITMQ_NODENAME=$RABBITMQ_NODE
+  export RABBITMQ_MNESIA_BASE=$STACK_DIR/rabbitmq/mnesia
+  export RABBITMQ_LOG_BASE=$LOG_DIR/rabbitmq
+  export RABBITMQ_ENABLED_PLUGINS_FILE=$STACK_DIR/rabbitmq/enabled_plugins
+  export RABBITMQ_CONFIG_FILE=$STACK_DIR/rabbitmq/rabbitmq
+  export RABBITMQ_DIST_PORT
+  export RABBITMQ_PID_FILE=$PID_DIR/rabbitmq.pid
+}
+
+start_rabbitmq() {
+  prepare_dirs
+  rabbitmq_env
+  if port_open "$AMQP_PORT" && rabbitmqctl -q -n "$RABBITMQ_NODE" status >/dev/null 2>&1; then
+    log "rabbitmq already running on $AMQP_PORT"
+    return
+  fi
+  mkdir -p "$STACK_DIR/rabbitmq" "$LOG_DIR/rabbitmq"
+  echo '[rabbitmq_management,rabbitmq_prometheus].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+  cat > "$RABBITMQ_CONFIG_FILE.conf" <<CONF
+listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $RABBITMQ_MGMT_PORT
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $RABBITMQ_PROMETHEUS_PORT
+CONF
+  if [ "$(id -u)" -eq 0 ]; then chown -R rabbitmq: "$STACK_DIR/rabbitmq" "$LOG_DIR/rabbitmq"; fi
+  rabbitmq-server -detached >/dev/null 2>&1 || die "rabbitmq failed to start: see $LOG_DIR/rabbitmq"
+  wait_port "$AMQP_PORT" 60 rabbitmq
+  log "rabbitmq started on 127.0.0.1:$AMQP_PORT (management :$RABBITMQ_MGMT_PORT, metrics :$RABBITMQ_PROMETHEUS_PORT)"
+}
+
+stop_rabbitmq() {
+  rabbitmq_env
+  if rabbitmqctl -q -n "$RABBITMQ_NODE" status >/dev/null 2>&1; then
+    rabbitmqctl -q -n "$RABBITMQ_NODE" stop >/dev/null 2>&1 || true
+    log "rabbitmq stopped"
+  fi
+}
+
+# --- services ---------------------------------------------------------------------
+
+service_port() { case $1 in inventory) echo "$INVENTORY_PORT" ;; *) die "unknown service $1" ;; esac; }
+service_role() { case $1 in inventory) echo inventory ;; esac; }
+
+start_service() {
+  local name=$1 port; port=$(service_port "$name")
+  local pidfile=$PID_DIR/$name.pid
+  if pid_alive "$pidfile"; then
+    log "$name already running on $port"
+    return
+  fi
+  [ -x "$BIN_DIR/$name" ] || die "$BIN_DIR/$name is missing (make build)"
+  local role; role=$(service_role "$name")
+  local password_var; password_var=$(echo "${role}_DB_PASSWORD" | tr '[:lower:]' '[:upper:]')
+  PORT=$port LISTEN_ADDRESS=127.0.0.1 \
+    DATABASE_URL="postgresql://$role:${!password_var:-$role-lab-password}@127.0.0.1:$PG_PORT/oms" \
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
+    nohup "$BIN_DIR/$name" >>"$LOG_DIR/$name.log" 2>&1 &
+  echo $! > "$pidfile"
+  wait_port "$port" 15 "$name"
+  log "$name started on 127.0.0.1:$port (log: $LOG_DIR/$name.log)"
+}
+
+stop_pidfile() { # pidfile name
+  if pid_alive "$1"; then
+    local pid; pid=$(cat "$1")
+    kill -TERM "$pid"
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    log "$2 stopped"
+  fi
+  rm -f "$1"
+}
+
+start_gateway() {
+  prepare_dirs
+  if pid_alive "$PID_DIR/gateway.pid"; then
+    log "gateway already running on $GATEWAY_PORT"
+    return
+  fi
+  sed -e "s|@USER@|$(id -un)|" -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|" -e "s|@LOG_DIR@|$LOG_DIR|" \
+      -e "s|@INVENTORY_PORT@|$INVENTORY_PORT|" infrastructure/h2o/h2o.conf.tmpl > "$STACK_DIR/h2o.conf"
+  nohup h2o -m worker -c "$STACK_DIR/h2o.conf" >>"$LOG_DIR/gateway.log" 2>&1 &
+  echo $! > "$PID_DIR/gateway.pid"
+  wait_port "$GATEWAY_PORT" 10 gateway
+  log "gateway started on 127.0.0.1:$GATEWAY_PORT"
+}
+
+SERVICES=(inventory)
+
+start_all() {
+  start_postgres
+  start_redis
+  [ "$WITH_RABBITMQ" = 1 ] && start_rabbitmq
+  migrate
+  if [ "$WITH_SERVICES" = 1 ]; then
+    for s in "${SERVICES[@]}"; do start_service "$s"; done
+  fi
+  [ "$WITH_GATEWAY" = 1 ] && start_gateway
+  cat <<MSG
+
+The lab is running (state and logs in $STACK_DIR):
+  gateway           http://127.0.0.1:$GATEWAY_PORT/api/inventory/products
+  inventory         http://127.0.0.1:$INVENTORY_PORT  (/health/ready, /metrics)
+  postgres          127.0.0.1:$PG_PORT  (database oms, superuser postgres)
+  redis             127.0.0.1:$REDIS_PORT
+MSG
+  [ "$WITH_RABBITMQ" = 1 ] && echo "  rabbitmq          amqp://127.0.0.1:$AMQP_PORT  management http://127.0.0.1:$RABBITMQ_MGMT_PORT  metrics http://127.0.0.1:$RABBITMQ_PROMETHEUS_PORT/metrics"
+  echo "Stop it with: make stop"
+}
+
+stop_all() {
+  stop_pidfile "$PID_DIR/gateway.pid" gateway
+  for s in "${SERVICES[@]}"; do stop_pidfile "$PID_DIR/$s.pid" "$s"; done
+  stop_rabbitmq
+  stop_redis
+  stop_postgres
+}
+
+status() {
+  for s in gateway "${SERVICES[@]}" redis; do
+    if pid_alive "$PID_DIR/$s.pid"; then echo "$s: running (pid $(cat "$PID_DIR/$s.pid"))"; else echo "$s: stopped"; fi
+  done
+  if [ -n "$PG_BIN" ] && [ -f "$PG_DATA/PG_VERSION" ] && as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
+  then echo "postgres: running"; else echo "postgres: stopped"; fi
+  if port_open "$AMQP_PORT"; then echo "rabbitmq: port $AMQP_PORT open"; else echo "rabbitmq: stopped"; fi
+}
+
+case ${1:-} in
+  start) start_all ;;
+  stop) stop_all ;;
+  status) status ;;
+  start-postgres) start_postgres ;;
+  stop-postgres) stop_postgres ;;
+  migrate) migrate ;;
+  start-redis) start_redis ;;
+  stop-redis) stop_redis ;;
+  start-rabbitmq) start_rabbitmq ;;
+  stop-rabbitmq) stop_rabbitmq ;;
+  start-services) for s in "${SERVICES[@]}"; do start_service "$s"; done ;;
+  stop-services) for s in "${SERVICES[@]}"; do stop_pidfile "$PID_DIR/$s.pid" "$s"; done ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
+esac

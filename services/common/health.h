@@ -1,0 +1,21 @@
+/* health.h - the endpoints every service serves besides its API:
+ * GET /health/live, GET /health/ready, GET /metrics. */
+#ifndef OMS_HEALTH_H
+#define OMS_HEALTH_H
+
+struct http_request;
+
+/* 200 while the process serves requests; checks nothing else. */
+void health_handle_live(struct http_request *r);
+
+/* Pings PostgreSQL (SELECT 1) and Redis (PING) in parallel: 200 when both
+ * answer, else 503 naming what is down, with each check's status. */
+void health_handle_ready(struct http_request *r);
+
+/* The Prometheus text exposition of the process's metrics. */
+void health_handle_metrics(struct http_request *r);
+
+/* The statement /health/ready runs; the server prepares it on every pool. */
+#define HEALTH_PING_STATEMENT "oms_health_ping"
+
+#endif

@@ -1,0 +1,399 @@
+/* http.c - request context, middleware (trace, faults, metrics, access log)
+ * and JSON responses. */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "random.h"
+#include "server.h"
+
+static metrics_family_t *request_duration, *active_requests;
+
+void http_metrics_register(void)
+{
+    static const char *const labels[] = {"method", "route", "status_code", NULL};
+    request_duration = metrics_histogram("http_server_request_duration_seconds",
+                                         "Duration of HTTP requests served, by route template.", labels,
+                                         metrics_duration_buckets, metrics_duration_bucket_count);
+    active_requests = metrics_gauge("http_server_active_requests", "HTTP requests being served right now.", NULL);
+}
+
+static const char *method_label(h2o_iovec_t method)
+{
+    static const char *const known[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (h2o_memis(method.base, method.len, known[i], strlen(known[i])))
+            return known[i];
+    return "_OTHER"; /* keeps the label's values bounded */
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+/* Records the request's metrics and access log line; runs once per request,
+ * when it is answered or when the client leaves first (status 499). */
+static void record(http_request_t *r, int status, h2o_iovec_t method, h2o_iovec_t path)
+{
+    double seconds = (double)(loop_now_ns() - r->started_ns) / 1e9;
+    char status_text[8];
+    snprintf(status_text, sizeof(status_text), "%d", status);
+    const char *method_name = method_label(method);
+    metrics_histogram_observe(request_duration, (const char *const[]){method_name, r->route, status_text}, seconds);
+    metrics_gauge_add(active_requests, NULL, -1);
+    r->worker->active_requests--;
+    log_at(status >= 500 ? LOG_ERROR : LOG_INFO, &r->trace, "request", LOG_STRING("method", method_name),
+           LOG_STRING("route", r->route), LOG_STRING_N("path", path.base, path.len), LOG_INT("status", status),
+           LOG_DOUBLE("duration_ms", seconds * 1000));
+}
+
+static void on_request_disposed(void *sentinel)
+{
+    http_request_t *r = *(http_request_t **)sentinel;
+    if (!r->responded) {
+        r->responded = true;
+        loop_timer_stop(&r->delay);
+        record(r, 499, r->req->method, h2o_iovec_init(r->req->path_normalized.base, r->req->path_normalized.len));
+    }
+    r->req = NULL;
+    h2o_mem_release_shared(r);
+}
+
+http_request_t *http_request_hold(http_request_t *r)
+{
+    h2o_mem_addref_shared(r);
+    return r;
+}
+
+bool http_request_resume(http_request_t *r)
+{
+    bool alive = r->req != NULL;
+    h2o_mem_release_shared(r);
+    return alive;
+}
+
+void *http_request_alloc(http_request_t *r, size_t size)
+{
+    void *p = h2o_mem_alloc_pool(&r->req->pool, size);
+    memset(p, 0, size);
+    return p;
+}
+
+double http_request_elapsed(const http_request_t *r)
+{
+    return (double)(loop_now_ns() - r->started_ns) / 1e9;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes into the request pool ('+' is a space in query strings). */
+static char *decode(http_request_t *r, const char *s, size_t len, bool plus_is_space)
+{
+    char *out = h2o_mem_alloc_pool(&r->req->pool, len + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = hex_digit(s[i + 1])) >= 0 && (lo = hex_digit(s[i + 2])) >= 0) {
+            out[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[n++] = plus_is_space && s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+const char *http_path_param(http_request_t *r, const char *name)
+{
+    const router_param_t *param = router_param(&r->match, name);
+    return param != NULL ? decode(r, param->value, param->value_len, false) : NULL;
+}
+
+const char *http_query_param(http_request_t *r, const char *name)
+{
+    h2o_req_t *req = r->req;
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t name_len = strlen(name);
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pair_end = amp != NULL ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pair_end - p));
+        const char *key_end = eq != NULL ? eq : pair_end;
+        char *key = decode(r, p, (size_t)(key_end - p), true);
+        if (strlen(key) == name_len && memcmp(key, name, name_len) == 0)
+            return eq != NULL ? decode(r, eq + 1, (size_t)(pair_end - eq - 1), true) : "";
+        p = pair_end + 1;
+    }
+    return NULL;
+}
+
+const char *http_header(http_request_t *r, const char *name, size_t *len)
+{
+    ssize_t index = h2o_find_header_by_str(&r->req->headers, name, strlen(name), -1);
+    if (index < 0)
+        return NULL;
+    h2o_iovec_t value = r->req->headers.entries[index].value;
+    if (len != NULL)
+        *len = value.len;
+    return value.base;
+}
+
+/* Sends `body` (already in the request pool) with the common headers. */
+static void send_response(http_request_t *r, int status, const char *content_type, h2o_iovec_t body)
+{
+    if (r->responded || r->req == NULL)
+        return;
+    r->responded = true;
+    h2o_req_t *req = r->req;
+    char *traceparent = h2o_mem_alloc_pool(&req->pool, TRACE_TRACEPARENT_LEN + 1);
+    trace_format_traceparent(&r->trace, traceparent);
+    req->res.status = status;
+    req->res.reason = reason_phrase(status);
+    req->res.content_length = body.len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("traceparent"), 0, NULL, traceparent,
+                          TRACE_TRACEPARENT_LEN);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    record(r, status, req->method, h2o_iovec_init(req->path_normalized.base, req->path_normalized.len));
+    static h2o_generator_t generator = {NULL, NULL};
+    h2o_start_response(req, &generator);
+    h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+}
+
+void http_respond_text(http_request_t *r, int status, const char *content_type, const char *body, size_t len)
+{
+    if (r->req == NULL)
+        return;
+    h2o_iovec_t copy = h2o_strdup(&r->req->pool, body, len);
+    send_response(r, status, content_type, copy);
+}
+
+void http_respond_json_text(http_request_t *r, int status, const char *body, size_t len)
+{
+    http_respond_text(r, status, "application/json", body, len);
+}
+
+void http_respond_json(http_request_t *r, int status, json_t *body)
+{
+    if (r->req == NULL) {
+        json_decref(body);
+        return;
+    }
+    size_t size = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    char *text = h2o_mem_alloc_pool(&r->req->pool, size + 1);
+    json_dumpb(body, text, size, JSON_COMPACT);
+    json_decref(body);
+    send_response(r, status, "application/json", h2o_iovec_init(text, size));
+}
+
+static void respond_error_object(http_request_t *r, int status, const char *code, const char *message,
+                                 const char *field)
+{
+    json_t *error = json_pack("{s:s,s:s}", "code", code, "message", message);
+    if (field != NULL && field[0] != '\0')
+        json_object_set_new(error, "field", json_string(field));
+    http_respond_json(r, status, json_pack("{s:o}", "error", error));
+}
+
+void http_respond_error(http_request_t *r, int status, const char *code, const char *fmt, ...)
+{
+    char message[512];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof(message), fmt, args);
+    va_end(args);
+    respond_error_object(r, status, code, message, NULL);
+}
+
+void http_respond_error_details(http_request_t *r, int status, const char *code, const char *message,
+                                json_t *details)
+{
+    json_t *error = json_pack("{s:s,s:s}", "code", code, "message", message);
+    json_object_update_missing(error, details);
+    json_decref(details);
+    http_respond_json(r, status, json_pack("{s:o}", "error", error));
+}
+
+bool http_check_pg_reply(http_request_t *r, const pg_reply_t *reply)
+{
+    switch (reply->status) {
+    case PG_OK:
+        return true;
+    case PG_UNAVAILABLE:
+        http_respond_unavailable(r, "postgres", reply->message);
+        return false;
+    case PG_TIMEOUT:
+        http_respond_unavailable(r, "postgres", "query timed out");
+        return false;
+    case PG_ERROR:
+        break;
+    }
+    log_error(&r->trace, "database statement failed", LOG_STRING("sqlstate", reply->sqlstate),
+              LOG_STRING("reason", reply->message));
+    http_respond_error(r, 500, "internal", "the request could not be completed");
+    return false;
+}
+
+void http_respond_field_error(http_request_t *r, const json_field_error_t *error)
+{
+    respond_error_object(r, 400, "invalid_request", error->message, error->field);
+}
+
+void http_respond_unavailable(http_request_t *r, const char *what, const char *reason)
+{
+    log_warn(&r->trace, "dependency unavailable", LOG_STRING("dependency", what), LOG_STRING("reason", reason));
+    http_respond_error(r, 503, "dependency_unavailable", "%s is unavailable", what);
+}
+
+json_t *http_read_json_body(http_request_t *r)
+{
+    size_t len;
+    const char *type = http_header(r, "content-type", &len);
+    if (type != NULL && !(len >= 16 && strncasecmp(type, "application/json", 16) == 0)) {
+        http_respond_error(r, 415, "unsupported_media_type", "Content-Type must be application/json");
+        return NULL;
+    }
+    json_field_error_t error;
+    json_t *body = json_parse_object(r->req->entity.base, r->req->entity.len, &error);
+    if (body == NULL)
+        http_respond_field_error(r, &error);
+    return body;
+}
+
+/* Compares in time independent of where the strings first differ. */
+static bool equal_constant_time(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+    unsigned char diff = a_len != b_len;
+    for (size_t i = 0; i < a_len && i < b_len; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+bool http_require_admin(http_request_t *r)
+{
+    size_t len;
+    const char *auth = http_header(r, "authorization", &len);
+    if (auth == NULL || len < 7 || strncasecmp(auth, "Bearer ", 7) != 0) {
+        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer"));
+        http_respond_error(r, 401, "unauthorized", "an admin bearer token is required");
+        return false;
+    }
+    const char *token = server_config()->admin_token;
+    if (!equal_constant_time(auth + 7, len - 7, token, strlen(token))) {
+        log_warn(&r->trace, "admin token rejected", LOG_STRING("route", r->route));
+        http_respond_error(r, 403, "forbidden", "the token does not grant admin access");
+        return false;
+    }
+    return true;
+}
+
+/* --- dispatch ------------------------------------------------------------ */
+
+static void run_handler(http_request_t *r)
+{
+    r->match.route->handler(r);
+}
+
+static void on_delay_elapsed(loop_timer_t *timer)
+{
+    http_request_t *r = timer->data;
+    if (http_request_resume(r))
+        run_handler(r);
+}
+
+/* Applies the generic fault flags to business routes (/api/...): a random
+ * share of requests fails, and every request waits latency_ms first. */
+static bool apply_faults(http_request_t *r)
+{
+    if (strncmp(r->route, "/api/", 5) != 0)
+        return false;
+    double error_rate = faults_own(r->worker, "error_rate");
+    if (error_rate > 0 && random_unit() < error_rate) {
+        http_respond_error(r, 500, "fault_injected", "injected failure (fault %s.error_rate)",
+                           server_config()->service);
+        return true;
+    }
+    double latency_ms = faults_own(r->worker, "latency_ms");
+    if (latency_ms >= 1) {
+        loop_timer_start(&r->delay, (uint64_t)latency_ms, on_delay_elapsed, http_request_hold(r));
+        return true;
+    }
+    return false;
+}
+
+int http_dispatch(server_worker_t *worker, const router_t *router, h2o_req_t *req)
+{
+    http_request_t *r = h2o_mem_alloc_shared(NULL, sizeof(*r), NULL);
+    memset(r, 0, sizeof(*r));
+    r->req = req;
+    r->worker = worker;
+    r->started_ns = loop_now_ns();
+    r->route = "unmatched";
+    http_request_t **sentinel = h2o_mem_alloc_shared(&req->pool, sizeof(*sentinel), on_request_disposed);
+    *sentinel = r;
+
+    size_t len;
+    const char *traceparent = http_header(r, "traceparent", &len);
+    trace_start_server_span(&r->trace, traceparent, traceparent != NULL ? len : 0);
+    worker->active_requests++;
+    metrics_gauge_add(active_requests, NULL, 1);
+
+    char allow[128];
+    router_result_t result = router_match(router, req->method.base, req->method.len, req->path_normalized.base,
+                                          req->path_normalized.len, &r->match, allow, sizeof(allow));
+    if (result == ROUTER_NOT_FOUND) {
+        http_respond_error(r, 404, "not_found", "no route for %.*s", (int)(req->path_normalized.len > 200 ? 200 : req->path_normalized.len),
+                           req->path_normalized.base);
+        return 0;
+    }
+    if (result == ROUTER_METHOD_NOT_ALLOWED) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+        http_respond_error(r, 405, "method_not_allowed", "allowed methods: %s", allow);
+        return 0;
+    }
+    r->route = r->match.route->template;
+    if (req->entity.base != NULL && req->entity.len > server_config()->max_body_bytes) {
+        http_respond_error(r, 413, "payload_too_large", "request body exceeds %zu bytes",
+                           server_config()->max_body_bytes);
+        return 0;
+    }
+    if (!apply_faults(r))
+        run_handler(r);
+    return 0;
+}

@@ -1,0 +1,162 @@
+/* loop_timer.c - a 1-based binary min-heap driven by a timerfd. */
+#include "loop_timer.h"
+
+#include <stdlib.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct timer_heap {
+    loop_timer_t **items; /* items[1..count] */
+    size_t count, capacity;
+    int fd;
+    h2o_socket_t *sock;
+    uint64_t armed_ms; /* deadline the timerfd is set to, 0 when disarmed */
+} timer_heap_t;
+
+static __thread timer_heap_t *heap;
+
+uint64_t loop_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t loop_now_ms(void)
+{
+    return loop_now_ns() / 1000000ULL;
+}
+
+static void swap(size_t a, size_t b)
+{
+    loop_timer_t *t = heap->items[a];
+    heap->items[a] = heap->items[b];
+    heap->items[b] = t;
+    heap->items[a]->heap_index = a;
+    heap->items[b]->heap_index = b;
+}
+
+static void sift_up(size_t i)
+{
+    while (i > 1 && heap->items[i / 2]->deadline_ms > heap->items[i]->deadline_ms) {
+        swap(i, i / 2);
+        i /= 2;
+    }
+}
+
+static void sift_down(size_t i)
+{
+    for (;;) {
+        size_t smallest = i, left = 2 * i, right = 2 * i + 1;
+        if (left <= heap->count && heap->items[left]->deadline_ms < heap->items[smallest]->deadline_ms)
+            smallest = left;
+        if (right <= heap->count && heap->items[right]->deadline_ms < heap->items[smallest]->deadline_ms)
+            smallest = right;
+        if (smallest == i)
+            return;
+        swap(i, smallest);
+        i = smallest;
+    }
+}
+
+static void arm(void)
+{
+    uint64_t next = heap->count > 0 ? heap->items[1]->deadline_ms : 0;
+    if (next == heap->armed_ms)
+        return;
+    struct itimerspec spec = {0};
+    if (next != 0) {
+        spec.it_value.tv_sec = (time_t)(next / 1000);
+        spec.it_value.tv_nsec = (long)(next % 1000) * 1000000L;
+    }
+    timerfd_settime(heap->fd, TFD_TIMER_ABSTIME, &spec, NULL);
+    heap->armed_ms = next;
+}
+
+static void remove_at(size_t i)
+{
+    loop_timer_t *removed = heap->items[i];
+    if (i != heap->count)
+        swap(i, heap->count);
+    heap->count--;
+    removed->heap_index = 0;
+    if (i <= heap->count) {
+        sift_up(i);
+        sift_down(i);
+    }
+}
+
+static void on_timerfd_readable(h2o_socket_t *sock, const char *err)
+{
+    (void)sock;
+    (void)err;
+    uint64_t expirations;
+    ssize_t r = read(heap->fd, &expirations, sizeof(expirations));
+    (void)r;
+    heap->armed_ms = 0;
+    uint64_t now = loop_now_ms();
+    while (heap->count > 0 && heap->items[1]->deadline_ms <= now) {
+        loop_timer_t *timer = heap->items[1];
+        remove_at(1);
+        timer->cb(timer); /* may start or stop other timers */
+    }
+    arm();
+}
+
+int loop_timers_init(h2o_evloop_t *loop)
+{
+    heap = calloc(1, sizeof(*heap));
+    if (heap == NULL)
+        return -1;
+    heap->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (heap->fd < 0) {
+        free(heap);
+        heap = NULL;
+        return -1;
+    }
+    heap->sock = h2o_evloop_socket_create(loop, heap->fd, H2O_SOCKET_FLAG_DONT_READ);
+    h2o_socket_read_start(heap->sock, on_timerfd_readable);
+    return 0;
+}
+
+void loop_timers_dispose(void)
+{
+    if (heap == NULL)
+        return;
+    for (size_t i = 1; i <= heap->count; i++)
+        heap->items[i]->heap_index = 0;
+    h2o_socket_read_stop(heap->sock);
+    h2o_socket_close(heap->sock); /* closes the timerfd */
+    free(heap->items);
+    free(heap);
+    heap = NULL;
+}
+
+void loop_timer_start(loop_timer_t *timer, uint64_t delay_ms, loop_timer_cb cb, void *data)
+{
+    loop_timer_stop(timer);
+    timer->cb = cb;
+    timer->data = data;
+    timer->deadline_ms = loop_now_ms() + delay_ms; /* never 0: the monotonic clock starts at boot */
+    if (heap->count + 1 >= heap->capacity) {
+        size_t capacity = heap->capacity != 0 ? heap->capacity * 2 : 64;
+        loop_timer_t **items = realloc(heap->items, capacity * sizeof(*items));
+        if (items == NULL)
+            abort();
+        heap->items = items;
+        heap->capacity = capacity;
+    }
+    heap->items[++heap->count] = timer;
+    timer->heap_index = heap->count;
+    sift_up(heap->count);
+    arm();
+}
+
+void loop_timer_stop(loop_timer_t *timer)
+{
+    if (timer->heap_index == 0 || heap == NULL)
+        return;
+    remove_at(timer->heap_index);
+    arm();
+}

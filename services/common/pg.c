@@ -1,0 +1,563 @@
+/* pg.c - connection state machine:
+ *
+ *   DOWN --backoff timer--> CONNECTING --PQconnectPoll ok--> PREPARING
+ *   PREPARING --all statements prepared--> IDLE <--> BUSY
+ *   any state --socket error / timeout--> DOWN
+ */
+#include "pg.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "random.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define DELAY_STATEMENT "SELECT pg_sleep($1::double precision / 1000)"
+
+typedef enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_PREPARING, CONN_IDLE, CONN_BUSY } conn_state_t;
+
+typedef struct query {
+    h2o_linklist_t link; /* in pool->queue while waiting */
+    pg_pool_t *pool;
+    const pg_statement_t *statement;
+    char **params;
+    pg_callback_fn cb;
+    void *data;
+    uint64_t started_ns;
+    loop_timer_t timeout;
+    struct connection *conn; /* set while running */
+    bool delay_pending;      /* the injected pg_sleep runs first */
+} query_t;
+
+typedef struct connection {
+    pg_pool_t *pool;
+    conn_state_t state;
+    PGconn *pg;
+    h2o_socket_t *sock;
+    int watched_fd; /* PQsocket() the h2o socket duplicates */
+    size_t prepared;
+    unsigned failures;
+    loop_timer_t reconnect;
+    query_t *query;
+    PGresult *result; /* first result of the running command */
+} connection_t;
+
+struct pg_pool {
+    h2o_evloop_t *loop;
+    const pg_pool_config_t *config;
+    connection_t *conns;
+    h2o_linklist_t queue;
+    size_t queued, running;
+    bool down; /* the last attempt failed and no connection is usable */
+    uint64_t injected_delay_ms;
+    char last_error[256];
+};
+
+static metrics_family_t *connections_gauge, *operation_duration;
+
+void pg_metrics_register(void)
+{
+    static const char *const state_label[] = {"state", NULL};
+    static const char *const operation_labels[] = {"system", "operation", NULL};
+    connections_gauge =
+        metrics_gauge("db_client_connections", "PostgreSQL connections of this process by state.", state_label);
+    operation_duration = metrics_histogram("db_client_operation_duration_seconds",
+                                           "Duration of database operations, queue wait included.",
+                                           operation_labels, metrics_duration_buckets, metrics_duration_bucket_count);
+}
+
+static void on_socket_event(h2o_socket_t *sock, const char *err);
+static void on_writable(h2o_socket_t *sock, const char *err);
+static void start_connect(loop_timer_t *timer);
+static void dispatch(pg_pool_t *pool);
+
+static const char *state_label(conn_state_t state)
+{
+    return state == CONN_IDLE ? "idle" : state == CONN_BUSY ? "used" : NULL;
+}
+
+static void set_state(connection_t *conn, conn_state_t state)
+{
+    const char *before = state_label(conn->state), *after = state_label(state);
+    if (before != NULL)
+        metrics_gauge_add(connections_gauge, (const char *const[]){before}, -1);
+    if (after != NULL)
+        metrics_gauge_add(connections_gauge, (const char *const[]){after}, 1);
+    conn->state = state;
+}
+
+static bool any_usable(const pg_pool_t *pool)
+{
+    for (size_t i = 0; i < pool->config->size; i++)
+        if (pool->conns[i].state == CONN_IDLE || pool->conns[i].state == CONN_BUSY)
+            return true;
+    return false;
+}
+
+/* Delivers the reply and frees the query. */
+static void complete(query_t *q, pg_status_t status, const PGresult *result, const char *message)
+{
+    pg_reply_t reply = {status, result, NULL, message};
+    if (status == PG_ERROR && result != NULL) {
+        reply.sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+        reply.message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+    }
+    if (reply.sqlstate == NULL)
+        reply.sqlstate = "";
+    if (reply.message == NULL)
+        reply.message = "";
+    loop_timer_stop(&q->timeout);
+    double seconds = (double)(loop_now_ns() - q->started_ns) / 1e9;
+    metrics_histogram_observe(operation_duration, (const char *const[]){"postgresql", q->statement->name}, seconds);
+    q->cb(q->data, &reply);
+    free(q->params);
+    free(q);
+}
+
+static void fail_queue(pg_pool_t *pool, const char *message)
+{
+    while (!h2o_linklist_is_empty(&pool->queue)) {
+        query_t *q = H2O_STRUCT_FROM_MEMBER(query_t, link, pool->queue.next);
+        h2o_linklist_unlink(&q->link);
+        pool->queued--;
+        complete(q, PG_UNAVAILABLE, NULL, message);
+    }
+}
+
+static void close_socket(connection_t *conn)
+{
+    if (conn->sock != NULL) {
+        h2o_socket_read_stop(conn->sock);
+        h2o_socket_close(conn->sock); /* closes our dup, not libpq's fd */
+        conn->sock = NULL;
+    }
+    conn->watched_fd = -1;
+}
+
+/* Tears the connection down, fails its running query and schedules a
+ * reconnect. `reason` is remembered for /health/ready. */
+static void connection_fail(connection_t *conn, const char *reason)
+{
+    pg_pool_t *pool = conn->pool;
+    query_t *q = conn->query;
+    bool was_usable = conn->state == CONN_IDLE || conn->state == CONN_BUSY;
+    char message[256];
+    snprintf(message, sizeof(message), "%s", reason);
+    /* libpq messages end with a newline; logs and JSON want none */
+    for (size_t n = strlen(message); n > 0 && (message[n - 1] == '\n' || message[n - 1] == ' ');)
+        message[--n] = '\0';
+    snprintf(pool->last_error, sizeof(pool->last_error), "%s", message);
+
+    close_socket(conn);
+    if (conn->result != NULL) {
+        PQclear(conn->result);
+        conn->result = NULL;
+    }
+    if (conn->pg != NULL) {
+        PQfinish(conn->pg);
+        conn->pg = NULL;
+    }
+    set_state(conn, CONN_DOWN);
+    conn->query = NULL;
+    conn->failures++;
+    uint64_t backoff = BACKOFF_MIN_MS << (conn->failures < 5 ? conn->failures - 1 : 4);
+    if (backoff > BACKOFF_MAX_MS)
+        backoff = BACKOFF_MAX_MS;
+    backoff = backoff / 2 + random_u64() % (backoff / 2 + 1); /* jitter spreads reconnect storms */
+    loop_timer_start(&conn->reconnect, backoff, start_connect, conn);
+
+    if (was_usable)
+        log_warn(NULL, "postgres connection lost", LOG_STRING("reason", message));
+    if (q != NULL) {
+        pool->running--;
+        complete(q, PG_UNAVAILABLE, NULL, message);
+    }
+    if (!any_usable(pool)) {
+        if (!pool->down)
+            log_error(NULL, "postgres unavailable", LOG_STRING("reason", message));
+        pool->down = true;
+        fail_queue(pool, message);
+    }
+}
+
+/* Watches the libpq socket: readable always (level-triggered), writable
+ * only when asked. libpq may swap its socket while connecting, so the
+ * watch is recreated whenever PQsocket() changes. */
+static int watch_socket(connection_t *conn)
+{
+    int fd = PQsocket(conn->pg);
+    if (fd < 0)
+        return -1;
+    if (conn->sock != NULL && conn->watched_fd == fd)
+        return 0;
+    close_socket(conn);
+    int copy = dup(fd);
+    if (copy < 0)
+        return -1;
+    conn->sock = h2o_evloop_socket_create(conn->pool->loop, copy, H2O_SOCKET_FLAG_DONT_READ);
+    conn->sock->data = conn;
+    conn->watched_fd = fd;
+    h2o_socket_read_start(conn->sock, on_socket_event);
+    return 0;
+}
+
+static void want_write(connection_t *conn)
+{
+    if (!h2o_socket_is_writing(conn->sock))
+        h2o_socket_notify_write(conn->sock, on_writable);
+}
+
+/* Sends the next prepare, or marks the connection ready. */
+static void prepare_next(connection_t *conn)
+{
+    pg_pool_t *pool = conn->pool;
+    if (conn->prepared == pool->config->statement_count) {
+        conn->failures = 0;
+        set_state(conn, CONN_IDLE);
+        if (pool->down)
+            log_info(NULL, "postgres available again");
+        pool->down = false;
+        pool->last_error[0] = '\0';
+        dispatch(pool);
+        return;
+    }
+    const pg_statement_t *st = &pool->config->statements[conn->prepared];
+    if (!PQsendPrepare(conn->pg, st->name, st->sql, st->param_count, NULL)) {
+        connection_fail(conn, PQerrorMessage(conn->pg));
+        return;
+    }
+    if (PQflush(conn->pg) == 1)
+        want_write(conn);
+}
+
+static void continue_connect(connection_t *conn)
+{
+    switch (PQconnectPoll(conn->pg)) {
+    case PGRES_POLLING_OK:
+        if (PQsetnonblocking(conn->pg, 1) != 0 || watch_socket(conn) != 0) {
+            connection_fail(conn, PQerrorMessage(conn->pg));
+            return;
+        }
+        set_state(conn, CONN_PREPARING);
+        conn->prepared = 0;
+        prepare_next(conn);
+        return;
+    case PGRES_POLLING_FAILED:
+        connection_fail(conn, PQerrorMessage(conn->pg));
+        return;
+    case PGRES_POLLING_WRITING:
+        if (watch_socket(conn) != 0) {
+            connection_fail(conn, "cannot watch the database socket");
+            return;
+        }
+        want_write(conn);
+        return;
+    default: /* PGRES_POLLING_READING: the read watch is always on */
+        if (watch_socket(conn) != 0)
+            connection_fail(conn, "cannot watch the database socket");
+        return;
+    }
+}
+
+static void start_connect(loop_timer_t *timer)
+{
+    connection_t *conn = timer->data;
+    conn->pg = PQconnectStart(conn->pool->config->conninfo);
+    if (conn->pg == NULL) {
+        connection_fail(conn, "out of memory");
+        return;
+    }
+    if (PQstatus(conn->pg) == CONNECTION_BAD) {
+        connection_fail(conn, PQerrorMessage(conn->pg));
+        return;
+    }
+    set_state(conn, CONN_CONNECTING);
+    continue_connect(conn);
+}
+
+static void send_query(connection_t *conn)
+{
+    query_t *q = conn->query;
+    int ok;
+    if (q->delay_pending) {
+        char ms[32];
+        snprintf(ms, sizeof(ms), "%llu", (unsigned long long)conn->pool->injected_delay_ms);
+        const char *values[] = {ms};
+        ok = PQsendQueryParams(conn->pg, DELAY_STATEMENT, 1, NULL, values, NULL, NULL, 0);
+    } else {
+        ok = PQsendQueryPrepared(conn->pg, q->statement->name, q->statement->param_count,
+                                 (const char *const *)q->params, NULL, NULL, 0);
+    }
+    if (!ok) {
+        connection_fail(conn, PQerrorMessage(conn->pg));
+        return;
+    }
+    if (PQflush(conn->pg) == 1)
+        want_write(conn);
+}
+
+static void dispatch(pg_pool_t *pool)
+{
+    for (size_t i = 0; i < pool->config->size && !h2o_linklist_is_empty(&pool->queue); i++) {
+        connection_t *conn = &pool->conns[i];
+        if (conn->state != CONN_IDLE)
+            continue;
+        query_t *q = H2O_STRUCT_FROM_MEMBER(query_t, link, pool->queue.next);
+        h2o_linklist_unlink(&q->link);
+        pool->queued--;
+        pool->running++;
+        q->conn = conn;
+        q->delay_pending = pool->injected_delay_ms > 0;
+        conn->query = q;
+        set_state(conn, CONN_BUSY);
+        send_query(conn);
+    }
+}
+
+/* A command finished (PQgetResult returned NULL): move on. */
+static void on_command_done(connection_t *conn)
+{
+    PGresult *result = conn->result;
+    conn->result = NULL;
+    ExecStatusType status = result != NULL ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+
+    if (conn->state == CONN_PREPARING) {
+        if (!ok) {
+            const pg_statement_t *st = &conn->pool->config->statements[conn->prepared];
+            log_error(NULL, "cannot prepare statement", LOG_STRING("statement", st->name),
+                      LOG_STRING("reason", result != NULL ? PQresultErrorMessage(result) : ""));
+            PQclear(result);
+            connection_fail(conn, "statement preparation failed");
+            return;
+        }
+        PQclear(result);
+        conn->prepared++;
+        prepare_next(conn);
+        return;
+    }
+
+    query_t *q = conn->query;
+    if (q != NULL && q->delay_pending) {
+        PQclear(result);
+        q->delay_pending = false;
+        send_query(conn);
+        return;
+    }
+    pg_pool_t *pool = conn->pool;
+    conn->query = NULL;
+    set_state(conn, CONN_IDLE);
+    if (q != NULL) {
+        pool->running--;
+        complete(q, ok ? PG_OK : PG_ERROR, result, ok ? "" : "query failed");
+    }
+    PQclear(result);
+    dispatch(pool);
+}
+
+static void on_readable(connection_t *conn)
+{
+    if (conn->state == CONN_CONNECTING) {
+        continue_connect(conn);
+        return;
+    }
+    if (!PQconsumeInput(conn->pg)) {
+        connection_fail(conn, PQerrorMessage(conn->pg));
+        return;
+    }
+    while (conn->state == CONN_PREPARING || conn->state == CONN_BUSY) {
+        if (PQisBusy(conn->pg))
+            return;
+        PGresult *result = PQgetResult(conn->pg);
+        if (result == NULL) {
+            on_command_done(conn); /* may fail or start the next command */
+            if (conn->state == CONN_DOWN || conn->state == CONN_IDLE)
+                return;
+            continue;
+        }
+        if (conn->result == NULL)
+            conn->result = result;
+        else
+            PQclear(result); /* one statement, one result: extras are ignored */
+    }
+    if (PQstatus(conn->pg) == CONNECTION_BAD)
+        connection_fail(conn, PQerrorMessage(conn->pg));
+}
+
+static void on_socket_event(h2o_socket_t *sock, const char *err)
+{
+    connection_t *conn = sock->data;
+    (void)err; /* the socket is never read by h2o: readiness only */
+    on_readable(conn);
+}
+
+static void on_writable(h2o_socket_t *sock, const char *err)
+{
+    connection_t *conn = sock->data;
+    (void)err;
+    if (conn->state == CONN_CONNECTING) {
+        continue_connect(conn);
+        return;
+    }
+    int flushed = PQflush(conn->pg);
+    if (flushed == -1)
+        connection_fail(conn, PQerrorMessage(conn->pg));
+    else if (flushed == 1)
+        want_write(conn);
+}
+
+static void on_query_timeout(loop_timer_t *timer)
+{
+    query_t *q = timer->data;
+    pg_pool_t *pool = q->pool;
+    if (q->conn == NULL) { /* still queued */
+        h2o_linklist_unlink(&q->link);
+        pool->queued--;
+        complete(q, PG_TIMEOUT, NULL, "query timed out waiting for a database connection");
+        return;
+    }
+    connection_t *conn = q->conn;
+    conn->query = NULL;
+    pool->running--;
+    log_warn(NULL, "postgres query timed out", LOG_STRING("statement", q->statement->name),
+             LOG_INT("timeout_ms", pool->config->query_timeout_ms));
+    complete(q, PG_TIMEOUT, NULL, "query timed out");
+    /* The server is still running the statement; dropping the connection is
+     * the only non-blocking way to stop waiting for it. A timeout is not a
+     * connection failure, so reconnect at once. */
+    connection_fail(conn, "query timed out");
+    conn->failures = 0;
+    loop_timer_start(&conn->reconnect, 0, start_connect, conn);
+}
+
+pg_pool_t *pg_pool_create(h2o_evloop_t *loop, const pg_pool_config_t *config)
+{
+    pg_pool_t *pool = calloc(1, sizeof(*pool));
+    if (pool == NULL)
+        return NULL;
+    pool->conns = calloc(config->size, sizeof(*pool->conns));
+    if (pool->conns == NULL) {
+        free(pool);
+        return NULL;
+    }
+    pool->loop = loop;
+    pool->config = config;
+    h2o_linklist_init_anchor(&pool->queue);
+    for (size_t i = 0; i < config->size; i++) {
+        connection_t *conn = &pool->conns[i];
+        conn->pool = pool;
+        conn->watched_fd = -1;
+        loop_timer_start(&conn->reconnect, 0, start_connect, conn);
+    }
+    return pool;
+}
+
+void pg_pool_destroy(pg_pool_t *pool)
+{
+    if (pool == NULL)
+        return;
+    pool->down = true;
+    fail_queue(pool, "shutting down");
+    for (size_t i = 0; i < pool->config->size; i++) {
+        connection_t *conn = &pool->conns[i];
+        loop_timer_stop(&conn->reconnect);
+        if (conn->query != NULL) {
+            query_t *q = conn->query;
+            conn->query = NULL;
+            complete(q, PG_UNAVAILABLE, NULL, "shutting down");
+        }
+        close_socket(conn);
+        if (conn->result != NULL)
+            PQclear(conn->result);
+        if (conn->pg != NULL)
+            PQfinish(conn->pg);
+        set_state(conn, CONN_DOWN);
+    }
+    free(pool->conns);
+    free(pool);
+}
+
+static const pg_statement_t *find_statement(const pg_pool_t *pool, const char *name)
+{
+    for (size_t i = 0; i < pool->config->statement_count; i++)
+        if (strcmp(pool->config->statements[i].name, name) == 0)
+            return &pool->config->statements[i];
+    return NULL;
+}
+
+/* Copies the parameters into one allocation: the pointer array, then the
+ * strings. */
+static char **copy_params(const char *const *params, int count)
+{
+    size_t size = (size_t)count * sizeof(char *);
+    for (int i = 0; i < count; i++)
+        if (params[i] != NULL)
+            size += strlen(params[i]) + 1;
+    char **copy = malloc(size > 0 ? size : 1);
+    if (copy == NULL)
+        return NULL;
+    char *text = (char *)(copy + count);
+    for (int i = 0; i < count; i++) {
+        if (params[i] == NULL) {
+            copy[i] = NULL;
+            continue;
+        }
+        size_t len = strlen(params[i]) + 1;
+        memcpy(text, params[i], len);
+        copy[i] = text;
+        text += len;
+    }
+    return copy;
+}
+
+void pg_query(pg_pool_t *pool, const char *statement, const char *const *params, pg_callback_fn cb, void *data)
+{
+    const pg_statement_t *st = find_statement(pool, statement);
+    if (st == NULL) {
+        log_error(NULL, "unknown prepared statement", LOG_STRING("statement", statement));
+        pg_reply_t reply = {PG_ERROR, NULL, "", "unknown statement"};
+        cb(data, &reply);
+        return;
+    }
+    query_t *q = calloc(1, sizeof(*q));
+    char **copy = q != NULL ? copy_params(params, st->param_count) : NULL;
+    if (copy == NULL) {
+        free(q);
+        pg_reply_t reply = {PG_UNAVAILABLE, NULL, "", "out of memory"};
+        cb(data, &reply);
+        return;
+    }
+    *q = (query_t){.pool = pool, .statement = st, .params = copy, .cb = cb, .data = data, .started_ns = loop_now_ns()};
+    if (pool->down || pool->queued >= pool->config->max_queue) {
+        complete(q, PG_UNAVAILABLE, NULL, pool->down ? pool->last_error : "database connection queue is full");
+        return;
+    }
+    h2o_linklist_insert(&pool->queue, &q->link);
+    pool->queued++;
+    loop_timer_start(&q->timeout, pool->config->query_timeout_ms, on_query_timeout, q);
+    dispatch(pool);
+}
+
+bool pg_pool_is_up(const pg_pool_t *pool)
+{
+    return any_usable(pool);
+}
+
+const char *pg_pool_last_error(const pg_pool_t *pool)
+{
+    return pool->last_error;
+}
+
+size_t pg_pool_pending(const pg_pool_t *pool)
+{
+    return pool->queued + pool->running;
+}
+
+void pg_pool_set_injected_delay(pg_pool_t *pool, uint64_t ms)
+{
+    pool->injected_delay_ms = ms;
+}

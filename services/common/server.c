@@ -1,0 +1,315 @@
+/* server.c - worker threads, listeners and graceful shutdown. */
+#include "server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "health.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "process_metrics.h"
+
+#ifndef OMS_VERSION
+#define OMS_VERSION "dev"
+#endif
+#ifndef OMS_REVISION
+#define OMS_REVISION "unknown"
+#endif
+
+#define DRAIN_CHECK_MS 25
+
+/* The h2o handler: every path goes to the router. */
+typedef struct root_handler {
+    h2o_handler_t super;
+    router_t *router;
+} root_handler_t;
+
+static server_config_t active_config;
+static h2o_globalconf_t globalconf;
+static const service_definition_t *active_service;
+static pg_pool_config_t pool_config;
+static server_worker_t *workers;
+static pthread_barrier_t workers_ready; /* every worker listens and can be told to stop */
+
+const server_config_t *server_config(void)
+{
+    return &active_config;
+}
+
+void server_config_load(server_config_t *config, const char *service, int default_port,
+                        const char *default_database_url, config_errors_t *errors)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    memset(config, 0, sizeof(*config));
+    config->service = service;
+    config->version = OMS_VERSION;
+    config->listen_address = config_string("LISTEN_ADDRESS", "0.0.0.0");
+    struct in_addr probe;
+    if (inet_pton(AF_INET, config->listen_address, &probe) != 1)
+        config_error(errors, "LISTEN_ADDRESS", "'%s' is not an IPv4 address", config->listen_address);
+    config->port = (int)config_long(errors, "PORT", default_port, 1, 65535);
+    config->threads = (int)config_long(errors, "THREADS", cores > 0 ? cores : 1, 1, 64);
+    config->database_url = config_string_checked(errors, "DATABASE_URL", default_database_url, 1, 1024);
+    char reason[128];
+    const char *redis_url = config_string("REDIS_URL", "redis://127.0.0.1:6379/0");
+    if (redis_parse_url(redis_url, &config->redis, reason, sizeof(reason)) != 0)
+        config_error(errors, "REDIS_URL", "%s", reason);
+    config->admin_token = config_string_checked(errors, "ADMIN_TOKEN", "lab-admin-token-change-me", 16, 256);
+    config->max_body_bytes = (size_t)config_long(errors, "MAX_BODY_BYTES", 1 << 20, 1024, 64 << 20);
+    config->pg_pool_size = (size_t)config_long(errors, "PG_POOL_SIZE", 4, 1, 64);
+    config->pg_query_timeout_ms = (uint64_t)config_long(errors, "PG_QUERY_TIMEOUT_MS", 5000, 10, 600000);
+    config->redis_timeout_ms = (uint64_t)config_long(errors, "REDIS_TIMEOUT_MS", 500, 10, 60000);
+    config->shutdown_timeout_ms = (uint64_t)config_long(errors, "SHUTDOWN_TIMEOUT_MS", 10000, 0, 300000);
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    int level = config_choice(errors, "LOG_LEVEL", levels, LOG_INFO);
+    log_init(config_string("OTEL_SERVICE_NAME", service), (log_level_t)level);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    root_handler_t *handler = (root_handler_t *)self;
+    server_worker_t *worker = H2O_STRUCT_FROM_MEMBER(server_worker_t, ctx, req->conn->ctx);
+    return http_dispatch(worker, handler->router, req);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    server_worker_t *worker = listener->data;
+    if (err != NULL)
+        return;
+    h2o_socket_t *sock;
+    while ((sock = h2o_evloop_socket_accept(listener)) != NULL)
+        h2o_accept(&worker->accept_ctx, sock);
+}
+
+static int open_listener(const server_config_t *config)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int on = 1;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)config->port)};
+    inet_pton(AF_INET, config->listen_address, &addr.sin_addr);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(fd, SOMAXCONN) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* --- graceful shutdown ---------------------------------------------------- */
+
+static size_t backend_pending(const server_worker_t *worker)
+{
+    return pg_pool_pending(worker->pg) + redis_client_pending(worker->redis);
+}
+
+static void on_drain_timer(loop_timer_t *timer);
+
+/* Stops the loop once nothing is in flight, or at the deadline. */
+static void check_drained(server_worker_t *worker)
+{
+    bool drained = worker->active_requests == 0 && backend_pending(worker) == 0;
+    if (drained || loop_now_ms() >= worker->drain_deadline_ms) {
+        if (!drained)
+            log_warn(NULL, "shutdown deadline reached", LOG_INT("worker", worker->index),
+                     LOG_INT("active_requests", worker->active_requests));
+        worker->stopped = true;
+        return;
+    }
+    loop_timer_start(&worker->drain_timer, DRAIN_CHECK_MS, on_drain_timer, worker);
+}
+
+static void on_drain_timer(loop_timer_t *timer)
+{
+    check_drained(timer->data);
+}
+
+static void on_shutdown_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    server_worker_t *worker = H2O_STRUCT_FROM_MEMBER(server_worker_t, shutdown_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *message = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&message->link);
+        free(message);
+    }
+    if (worker->stopping)
+        return;
+    worker->stopping = true;
+    /* Stop accepting; connections already accepted finish their requests. */
+    h2o_socket_read_stop(worker->listener);
+    h2o_socket_close(worker->listener);
+    worker->listener = NULL;
+    faults_stop(worker);
+    worker->drain_deadline_ms = loop_now_ms() + active_config.shutdown_timeout_ms;
+    check_drained(worker);
+}
+
+/* --- worker threads -------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    server_worker_t *worker = arg;
+    worker->loop = h2o_evloop_create();
+    loop_timers_init(worker->loop);
+    h2o_context_init(&worker->ctx, worker->loop, &globalconf);
+    worker->accept_ctx.ctx = &worker->ctx;
+    worker->accept_ctx.hosts = globalconf.hosts;
+    worker->queue = h2o_multithread_create_queue(worker->loop);
+    h2o_multithread_register_receiver(worker->queue, &worker->shutdown_receiver, on_shutdown_message);
+
+    worker->pg = pg_pool_create(worker->loop, &pool_config);
+    worker->redis = redis_client_create(worker->loop, &active_config.redis, active_config.redis_timeout_ms);
+    if (worker->pg == NULL || worker->redis == NULL) {
+        log_error(NULL, "cannot create connection pools");
+        exit(1);
+    }
+    faults_start(worker);
+    if (active_service->init_worker != NULL && active_service->init_worker(worker) != 0) {
+        log_error(NULL, "service worker initialisation failed", LOG_INT("worker", worker->index));
+        exit(1);
+    }
+
+    int fd = open_listener(&active_config);
+    if (fd < 0) {
+        log_error(NULL, "cannot listen", LOG_STRING("address", active_config.listen_address),
+                  LOG_INT("port", active_config.port), LOG_STRING("reason", strerror(errno)));
+        exit(1);
+    }
+    worker->listener = h2o_evloop_socket_create(worker->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    worker->listener->data = worker;
+    h2o_socket_read_start(worker->listener, on_accept);
+    pthread_barrier_wait(&workers_ready);
+
+    while (!worker->stopped)
+        h2o_evloop_run(worker->loop, INT32_MAX);
+
+    if (active_service->dispose_worker != NULL)
+        active_service->dispose_worker(worker);
+    pg_pool_destroy(worker->pg);
+    redis_client_destroy(worker->redis);
+    return NULL;
+}
+
+/* The routes every service serves besides its own. */
+static const router_route_t common_routes[] = {
+    {"GET", "/health/live", health_handle_live},
+    {"GET", "/health/ready", health_handle_ready},
+    {"GET", "/metrics", health_handle_metrics},
+    {"GET", "/admin/faults", faults_handle_get},
+    {"PUT", "/admin/faults", faults_handle_put},
+};
+
+static router_t *build_router(const service_definition_t *service)
+{
+    size_t common = sizeof(common_routes) / sizeof(common_routes[0]);
+    size_t count = common + service->route_count;
+    router_route_t *routes = calloc(count, sizeof(*routes));
+    if (routes == NULL)
+        return NULL;
+    memcpy(routes, common_routes, sizeof(common_routes));
+    memcpy(routes + common, service->routes, service->route_count * sizeof(*routes));
+    char error[256];
+    router_t *router = router_create(routes, count, error, sizeof(error));
+    if (router == NULL)
+        log_error(NULL, "invalid route table", LOG_STRING("reason", error));
+    return router; /* routes live as long as the process */
+}
+
+static pg_statement_t *build_statements(const service_definition_t *service, size_t *count)
+{
+    static const pg_statement_t ping = {HEALTH_PING_STATEMENT, "SELECT 1", 0};
+    *count = service->statement_count + 1;
+    pg_statement_t *statements = calloc(*count, sizeof(*statements));
+    if (statements == NULL)
+        return NULL;
+    statements[0] = ping;
+    memcpy(statements + 1, service->statements, service->statement_count * sizeof(*statements));
+    return statements;
+}
+
+int server_run(const service_definition_t *service, const server_config_t *config)
+{
+    active_config = *config;
+    active_service = service;
+    signal(SIGPIPE, SIG_IGN); /* the evloop writes with plain writev */
+
+    http_metrics_register();
+    pg_metrics_register();
+    redis_metrics_register();
+    faults_metrics_register();
+    process_metrics_register(config->version, OMS_REVISION);
+    if (service->register_metrics != NULL)
+        service->register_metrics();
+
+    router_t *router = build_router(service);
+    size_t statement_count;
+    pg_statement_t *statements = build_statements(service, &statement_count);
+    if (router == NULL || statements == NULL)
+        return 1;
+    pool_config = (pg_pool_config_t){
+        .conninfo = config->database_url,
+        .size = config->pg_pool_size,
+        .query_timeout_ms = config->pg_query_timeout_ms,
+        .max_queue = 4096,
+        .statements = statements,
+        .statement_count = statement_count,
+    };
+
+    h2o_config_init(&globalconf);
+    /* h2o answers oversized bodies itself in plain text; it gets a higher
+     * ceiling so bodies just over our limit reach http.c's JSON 413. */
+    globalconf.max_request_entity_size = config->max_body_bytes * 4;
+    h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    root_handler_t *handler = (root_handler_t *)h2o_create_handler(path, sizeof(*handler));
+    handler->super.on_req = on_req;
+    handler->router = router;
+
+    /* Workers must not receive SIGTERM/SIGINT: the main thread waits for them. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+
+    workers = calloc((size_t)config->threads, sizeof(*workers));
+    if (workers == NULL)
+        return 1;
+    pthread_barrier_init(&workers_ready, NULL, (unsigned)config->threads + 1);
+    for (int i = 0; i < config->threads; i++) {
+        workers[i].index = (size_t)i;
+        if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+            log_error(NULL, "cannot start worker thread");
+            return 1;
+        }
+    }
+    pthread_barrier_wait(&workers_ready);
+    log_info(NULL, "service started", LOG_STRING("address", config->listen_address), LOG_INT("port", config->port),
+             LOG_INT("threads", config->threads), LOG_STRING("version", config->version));
+
+    int signal_number;
+    sigwait(&signals, &signal_number);
+    log_info(NULL, "shutting down", LOG_STRING("signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"),
+             LOG_INT("deadline_ms", config->shutdown_timeout_ms));
+    for (int i = 0; i < config->threads; i++) {
+        h2o_multithread_message_t *message = calloc(1, sizeof(*message));
+        if (message == NULL)
+            abort();
+        h2o_multithread_send_message(&workers[i].shutdown_receiver, message);
+    }
+    for (int i = 0; i < config->threads; i++)
+        pthread_join(workers[i].thread, NULL);
+    log_info(NULL, "service stopped");
+    return 0;
+}

@@ -1,0 +1,333 @@
+/* reservations.c - stock reservations for the order saga:
+ *
+ *   POST /api/inventory/reservations               hold all items or none
+ *   POST /api/inventory/reservations/{id}/commit   the order is paid
+ *   POST /api/inventory/reservations/{id}/release  the order failed
+ *
+ * All three are idempotent, so the order service can retry them safely.
+ * Held reservations expire after RESERVATION_TTL_SECONDS; worker 0 sweeps
+ * them and their stock returns.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inventory.h"
+#include "log.h"
+
+#define MAX_ITEMS 50
+#define MAX_QTY 1000
+#define SWEEP_BATCH 100
+
+typedef struct reservation_request {
+    char order_id[65];
+    size_t item_count;
+    char skus[MAX_ITEMS][33];
+} reservation_request_t;
+
+static bool valid_order_id(const char *id)
+{
+    size_t len = strlen(id);
+    return len >= 1 && len <= 64 &&
+           strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == len;
+}
+
+/* Checks the shape of a UUID (8-4-4-4-12 hex digits). */
+static bool valid_uuid(const char *id)
+{
+    if (strlen(id) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? id[i] != '-' : strchr("0123456789abcdefABCDEF", id[i]) == NULL || id[i] == '\0')
+            return false;
+    }
+    return true;
+}
+
+/* Validates {order_id, items:[{sku, qty}]} and builds the canonical items
+ * document passed to inventory.reserve(). Returns NULL with `error` set. */
+static json_t *read_reservation(const json_t *body, reservation_request_t *req, json_field_error_t *error)
+{
+    static const char *const fields[] = {"order_id", "items", NULL};
+    static const char *const item_fields[] = {"sku", "qty", NULL};
+    const char *order_id;
+    json_t *items;
+    if (json_reject_unknown_fields(body, fields, error) != 0 ||
+        json_read_string(body, "order_id", true, 1, 64, &order_id, error) != 0)
+        return NULL;
+    if (!valid_order_id(order_id)) {
+        json_fail(error, "order_id", "order_id must be 1 to 64 characters of letters, digits, '_' and '-'");
+        return NULL;
+    }
+    if (json_read_array(body, "items", true, 1, MAX_ITEMS, &items, error) != 0)
+        return NULL;
+    snprintf(req->order_id, sizeof(req->order_id), "%s", order_id);
+
+    json_t *canonical = json_array();
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const json_t *item = json_array_get(items, i);
+        char field[32];
+        const char *sku;
+        long long qty;
+        json_field_error_t inner;
+        snprintf(field, sizeof(field), "items[%zu]", i);
+        if (!json_is_object(item)) {
+            json_fail(error, field, "%s must be an object with sku and qty", field);
+            goto Error;
+        }
+        if (json_reject_unknown_fields(item, item_fields, &inner) != 0 ||
+            json_read_string(item, "sku", true, 3, 32, &sku, &inner) != 0 ||
+            json_read_int(item, "qty", true, 1, MAX_QTY, &qty, NULL, &inner) != 0) {
+            snprintf(error->field, sizeof(error->field), "%s.%.24s", field, inner.field);
+            snprintf(error->message, sizeof(error->message), "%s: %.150s", field, inner.message);
+            goto Error;
+        }
+        if (!products_valid_sku(sku)) {
+            snprintf(error->field, sizeof(error->field), "%s.sku", field);
+            snprintf(error->message, sizeof(error->message), "%s: sku must be 3 to 32 characters of A-Z, 0-9, '-'",
+                     field);
+            goto Error;
+        }
+        for (size_t j = 0; j < req->item_count; j++) {
+            if (strcmp(req->skus[j], sku) == 0) {
+                snprintf(error->field, sizeof(error->field), "%s.sku", field);
+                snprintf(error->message, sizeof(error->message), "%s: sku %s appears twice; sum the quantities",
+                         field, sku);
+                goto Error;
+            }
+        }
+        snprintf(req->skus[req->item_count++], sizeof(req->skus[0]), "%s", sku);
+        json_array_append_new(canonical, json_pack("{s:s,s:I}", "sku", sku, "qty", (json_int_t)qty));
+    }
+    return canonical;
+
+Error:
+    json_decref(canonical);
+    return NULL;
+}
+
+static const char *const *sku_list(const reservation_request_t *req, const char **out)
+{
+    for (size_t i = 0; i < req->item_count; i++)
+        out[i] = req->skus[i];
+    return out;
+}
+
+static void on_reserved(void *data, const pg_reply_t *reply)
+{
+    http_request_t *r = data;
+    if (!http_request_resume(r))
+        return;
+    reservation_request_t *req = r->state;
+    if (!http_check_pg_reply(r, reply))
+        return;
+    const char *outcome = PQgetvalue(reply->result, 0, 0);
+    const char *body = PQgetvalue(reply->result, 0, 1);
+    size_t len = (size_t)PQgetlength(reply->result, 0, 1);
+
+    if (strcmp(outcome, "held") == 0) {
+        inventory_count_reservation("held", 1);
+        log_info(&r->trace, "reservation held", LOG_STRING("order_id", req->order_id),
+                 LOG_INT("items", req->item_count));
+        const char *skus[MAX_ITEMS];
+        product_cache_invalidate_and_respond(r, sku_list(req, skus), req->item_count, 201, body, len);
+        return;
+    }
+    if (strcmp(outcome, "existing") == 0) {
+        inventory_count_reservation("duplicate", 1);
+        http_respond_json_text(r, 200, body, len);
+        return;
+    }
+    json_t *details = json_loadb(body, len, 0, NULL);
+    const char *sku = json_string_value(json_object_get(details, "sku"));
+    if (strcmp(outcome, "insufficient_stock") == 0) {
+        inventory_count_reservation("insufficient_stock", 1);
+        char message[160];
+        snprintf(message, sizeof(message), "insufficient stock for %s: requested %lld, available %lld", sku,
+                 (long long)json_integer_value(json_object_get(details, "requested")),
+                 (long long)json_integer_value(json_object_get(details, "available")));
+        log_info(&r->trace, "reservation refused", LOG_STRING("order_id", req->order_id),
+                 LOG_STRING("reason", "insufficient_stock"), LOG_STRING("sku", sku));
+        http_respond_error_details(r, 409, "insufficient_stock", message, details);
+    } else if (strcmp(outcome, "unknown_sku") == 0) {
+        inventory_count_reservation("unknown_sku", 1);
+        char message[96];
+        snprintf(message, sizeof(message), "no product with sku %s", sku);
+        http_respond_error_details(r, 422, "unknown_sku", message, details);
+    } else { /* idempotency_conflict */
+        inventory_count_reservation("conflict", 1);
+        json_decref(details);
+        http_respond_error(r, 409, "idempotency_conflict",
+                           "order %s already holds a reservation with different items", req->order_id);
+    }
+}
+
+void reservations_handle_create(http_request_t *r)
+{
+    json_t *body = http_read_json_body(r);
+    if (body == NULL)
+        return;
+    reservation_request_t *req = http_request_alloc(r, sizeof(*req));
+    json_field_error_t error;
+    json_t *items = read_reservation(body, req, &error);
+    json_decref(body);
+    if (items == NULL) {
+        http_respond_field_error(r, &error);
+        return;
+    }
+    char *items_text = json_dumps(items, JSON_COMPACT);
+    json_decref(items);
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%d", inventory_config.reservation_ttl_seconds);
+    r->state = req;
+    const char *params[] = {req->order_id, items_text, ttl};
+    pg_query(r->worker->pg, "reservation_create", params, on_reserved, http_request_hold(r));
+    free(items_text);
+}
+
+/* --- commit and release ----------------------------------------------------- */
+
+/* Collects the SKUs of a reservation document, to invalidate their cache. */
+static size_t reservation_skus(const char *body, size_t len, char skus[MAX_ITEMS][33])
+{
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    json_t *items = json_object_get(doc, "items");
+    size_t count = 0;
+    for (size_t i = 0; i < json_array_size(items) && count < MAX_ITEMS; i++) {
+        const char *sku = json_string_value(json_object_get(json_array_get(items, i), "sku"));
+        if (sku != NULL)
+            snprintf(skus[count++], 33, "%s", sku);
+    }
+    json_decref(doc);
+    return count;
+}
+
+static void on_transition(void *data, const pg_reply_t *reply)
+{
+    http_request_t *r = data;
+    if (!http_request_resume(r))
+        return;
+    const char *id = r->state;
+    if (!http_check_pg_reply(r, reply))
+        return;
+    const char *outcome = PQgetvalue(reply->result, 0, 0);
+    const char *body = PQgetvalue(reply->result, 0, 1);
+    size_t len = (size_t)PQgetlength(reply->result, 0, 1);
+
+    if (strcmp(outcome, "not_found") == 0) {
+        http_respond_error(r, 404, "not_found", "no reservation with id %s", id);
+    } else if (strcmp(outcome, "committed") == 0 || strcmp(outcome, "released") == 0) {
+        bool committing = strstr(r->route, "/commit") != NULL;
+        if (committing == (strcmp(outcome, "committed") == 0)) {
+            /* the transition this request asked for happened now */
+            inventory_count_reservation(outcome, 1);
+            log_info(&r->trace, committing ? "reservation committed" : "reservation released",
+                     LOG_STRING("reservation_id", id));
+            char skus[MAX_ITEMS][33];
+            const char *list[MAX_ITEMS];
+            size_t count = reservation_skus(body, len, skus);
+            for (size_t i = 0; i < count; i++)
+                list[i] = skus[i];
+            product_cache_invalidate_and_respond(r, list, count, 200, body, len);
+        } else {
+            /* commit of a released one, or release of a committed one */
+            inventory_count_reservation("conflict", 1);
+            json_t *doc = json_loadb(body, len, 0, NULL);
+            http_respond_error_details(r, 409, committing ? "reservation_released" : "reservation_committed",
+                                       committing ? "the reservation was released and cannot be committed"
+                                                  : "the reservation was committed and cannot be released",
+                                       json_pack("{s:o}", "reservation", doc != NULL ? doc : json_null()));
+        }
+    } else if (strcmp(outcome, "expired") == 0) {
+        inventory_count_reservation("conflict", 1);
+        json_t *doc = json_loadb(body, len, 0, NULL);
+        http_respond_error_details(r, 409, "reservation_expired", "the reservation expired and cannot be committed",
+                                   json_pack("{s:o}", "reservation", doc != NULL ? doc : json_null()));
+    } else { /* already_committed, already_released: the same answer again */
+        http_respond_json_text(r, 200, body, len);
+    }
+}
+
+static void transition(http_request_t *r, const char *statement)
+{
+    const char *id = http_path_param(r, "id");
+    if (id == NULL || !valid_uuid(id)) {
+        json_field_error_t error;
+        json_fail(&error, "id", "id must be a reservation UUID");
+        http_respond_field_error(r, &error);
+        return;
+    }
+    r->state = (void *)id;
+    const char *params[] = {id};
+    pg_query(r->worker->pg, statement, params, on_transition, http_request_hold(r));
+}
+
+void reservations_handle_commit(http_request_t *r)
+{
+    transition(r, "reservation_commit");
+}
+
+void reservations_handle_release(http_request_t *r)
+{
+    transition(r, "reservation_release");
+}
+
+/* --- expiry sweeper (worker 0) ---------------------------------------------- */
+
+static loop_timer_t sweep_timer;
+static bool sweeping;
+
+static void on_sweep_timer(loop_timer_t *timer);
+
+static void on_cache_cleaned(void *data)
+{
+    (void)data;
+}
+
+static void on_swept(void *data, const pg_reply_t *reply)
+{
+    server_worker_t *worker = data;
+    uint64_t next = inventory_config.expiry_sweep_ms;
+    if (reply->status == PG_OK && PQntuples(reply->result) == 1) {
+        long expired = strtol(PQgetvalue(reply->result, 0, 0), NULL, 10);
+        if (expired > 0) {
+            inventory_count_reservation("expired", (double)expired);
+            log_info(NULL, "reservations expired", LOG_INT("count", expired));
+            json_t *array = json_loads(PQgetvalue(reply->result, 0, 1), 0, NULL);
+            size_t count = json_array_size(array);
+            const char **list = calloc(count + 1, sizeof(*list));
+            for (size_t i = 0; list != NULL && i < count; i++)
+                list[i] = json_string_value(json_array_get(array, i));
+            if (list != NULL)
+                product_cache_invalidate(worker, list, count, on_cache_cleaned, NULL);
+            free(list);
+            json_decref(array);
+        }
+        if (expired == SWEEP_BATCH)
+            next = 0; /* more are waiting */
+    }
+    if (sweeping)
+        loop_timer_start(&sweep_timer, next, on_sweep_timer, worker);
+}
+
+static void on_sweep_timer(loop_timer_t *timer)
+{
+    server_worker_t *worker = timer->data;
+    char batch[16];
+    snprintf(batch, sizeof(batch), "%d", SWEEP_BATCH);
+    const char *params[] = {batch};
+    pg_query(worker->pg, "reservation_expire", params, on_swept, worker);
+}
+
+void reservations_start_sweeper(server_worker_t *worker)
+{
+    sweeping = true;
+    loop_timer_start(&sweep_timer, inventory_config.expiry_sweep_ms, on_sweep_timer, worker);
+}
+
+void reservations_stop_sweeper(void)
+{
+    sweeping = false;
+    loop_timer_stop(&sweep_timer);
+}
