@@ -141,13 +141,19 @@ void faults_stop(server_worker_t *worker)
 
 /* --- admin endpoints ------------------------------------------------------ */
 
+/* Whole numbers as JSON integers (300, not 300.0). */
+static json_t *json_number_of(double value)
+{
+    return value == floor(value) && fabs(value) < 1e15 ? json_integer((json_int_t)value) : json_real(value);
+}
+
 static json_t *snapshot_json(const redisReply *reply)
 {
     faults_t faults;
     parse_snapshot(reply, &faults);
     json_t *body = json_object();
     for (size_t i = 0; i < faults.count; i++)
-        json_object_set_new(body, faults.items[i].name, json_real(faults.items[i].value));
+        json_object_set_new(body, faults.items[i].name, json_number_of(faults.items[i].value));
     return body;
 }
 

@@ -323,6 +323,62 @@ bool http_require_admin(http_request_t *r)
     return true;
 }
 
+/* --- h2o's own errors as JSON ----------------------------------------------- */
+
+/* h2o answers some errors before any handler runs (an oversized or broken
+ * request body) with a text/plain body. This output filter rewrites those
+ * into DESIGN's JSON error shape, so every error a client sees parses the
+ * same way. */
+typedef struct json_error_stream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    bool sent;
+} json_error_stream_t;
+
+static void send_rewritten(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                           h2o_send_state_t state)
+{
+    json_error_stream_t *stream = (json_error_stream_t *)self;
+    (void)bufs;
+    (void)bufcnt;
+    if (stream->sent) {
+        h2o_ostream_send_next(self, req, NULL, 0, state);
+        return;
+    }
+    stream->sent = true;
+    h2o_ostream_send_next(self, req, &stream->body, 1, state);
+}
+
+static void on_setup_error_stream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    ssize_t index = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (req->res.status >= 400 && index >= 0 &&
+        h2o_memis(req->res.headers.entries[index].value.base, req->res.headers.entries[index].value.len,
+                  H2O_STRLIT("text/plain; charset=utf-8"))) {
+        const char *code = req->res.status == 413   ? "payload_too_large"
+                           : req->res.status == 400 ? "invalid_request"
+                                                    : "http_error";
+        char text[256];
+        int len = snprintf(text, sizeof(text), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                           req->res.status == 413 ? "request body is too large" : "the request is malformed");
+        req->res.headers.entries[index].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+        req->res.content_length = (size_t)len;
+        json_error_stream_t *stream = (json_error_stream_t *)h2o_add_ostream(req, sizeof(*stream), slot);
+        stream->super.do_send = send_rewritten;
+        stream->body = h2o_strdup(&req->pool, text, (size_t)len);
+        stream->sent = false;
+        slot = &stream->super.next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+void http_register_error_filter(h2o_pathconf_t *pathconf)
+{
+    h2o_filter_t *filter = h2o_create_filter(pathconf, sizeof(*filter));
+    filter->on_setup_ostream = on_setup_error_stream;
+}
+
 /* --- dispatch ------------------------------------------------------------ */
 
 static void run_handler(http_request_t *r)

@@ -41,6 +41,10 @@ typedef struct http_request {
 /* Declares the HTTP server metrics; call once before threads start. */
 void http_metrics_register(void);
 
+/* Makes h2o's own error responses (413 for an oversized body, 400 for a
+ * broken one) use the JSON error shape; register on every pathconf. */
+void http_register_error_filter(h2o_pathconf_t *pathconf);
+
 /* The h2o entry point: routes and runs a request on `worker`. Returns 0. */
 int http_dispatch(struct server_worker *worker, const router_t *router, h2o_req_t *req);
 

@@ -293,7 +293,7 @@ void metrics_format_value(buffer_t *out, double value)
     else if (value == floor(value) && fabs(value) < 1e15)
         buffer_appendf(out, "%.0f", value);
     else
-        buffer_appendf(out, "%.17g", value);
+        buffer_appendf(out, "%.15g", value);
 }
 
 void metrics_append_label_value(buffer_t *out, const char *value)

@@ -145,11 +145,18 @@ static void connection_fail(connection_t *conn, const char *reason)
     pg_pool_t *pool = conn->pool;
     query_t *q = conn->query;
     bool was_usable = conn->state == CONN_IDLE || conn->state == CONN_BUSY;
+    /* libpq messages span lines ("...\n\tIs the server running..."); logs
+     * and JSON want one line. */
     char message[256];
-    snprintf(message, sizeof(message), "%s", reason);
-    /* libpq messages end with a newline; logs and JSON want none */
-    for (size_t n = strlen(message); n > 0 && (message[n - 1] == '\n' || message[n - 1] == ' ');)
-        message[--n] = '\0';
+    size_t n = 0;
+    for (const char *p = reason; *p != '\0' && n + 1 < sizeof(message); p++) {
+        bool space = *p == '\n' || *p == '\t' || *p == ' ';
+        if (!space || (n > 0 && message[n - 1] != ' '))
+            message[n++] = space ? ' ' : *p;
+    }
+    while (n > 0 && message[n - 1] == ' ')
+        n--;
+    message[n] = '\0';
     snprintf(pool->last_error, sizeof(pool->last_error), "%s", message);
 
     close_socket(conn);

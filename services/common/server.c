@@ -146,7 +146,9 @@ static void on_shutdown_message(h2o_multithread_receiver_t *receiver, h2o_linkli
     if (worker->stopping)
         return;
     worker->stopping = true;
-    /* Stop accepting; connections already accepted finish their requests. */
+    /* Stop accepting; connections already accepted finish their requests,
+     * which h2o answers with "Connection: close". */
+    h2o_context_request_shutdown(&worker->ctx);
     h2o_socket_read_stop(worker->listener);
     h2o_socket_close(worker->listener);
     worker->listener = NULL;
@@ -198,6 +200,8 @@ static void *worker_main(void *arg)
         active_service->dispose_worker(worker);
     pg_pool_destroy(worker->pg);
     redis_client_destroy(worker->redis);
+    loop_timers_dispose();
+    h2o_evloop_run(worker->loop, 0); /* lets h2o free the sockets closed above */
     return NULL;
 }
 
@@ -267,14 +271,16 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     };
 
     h2o_config_init(&globalconf);
-    /* h2o answers oversized bodies itself in plain text; it gets a higher
-     * ceiling so bodies just over our limit reach http.c's JSON 413. */
-    globalconf.max_request_entity_size = config->max_body_bytes * 4;
+    /* h2o refuses larger bodies itself, before buffering them; its answer
+     * is rewritten to JSON by the error filter. */
+    globalconf.max_request_entity_size = config->max_body_bytes;
     h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     root_handler_t *handler = (root_handler_t *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = on_req;
     handler->router = router;
+    http_register_error_filter(path);
+    http_register_error_filter(&host->fallback_path);
 
     /* Workers must not receive SIGTERM/SIGINT: the main thread waits for them. */
     sigset_t signals;

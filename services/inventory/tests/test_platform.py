@@ -1,0 +1,187 @@
+"""What every service gets from services/common: health, errors, trace
+context, logs, metrics, fault flags, configuration checks and graceful
+shutdown, exercised through the inventory service."""
+import os
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+from oms_test import BIN_DIR, Service, admin_headers, request
+
+TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def test_health_endpoints(inventory):
+    live = inventory.get("/health/live")
+    assert live.status == 200 and live.json == {"status": "ok"}
+    ready = inventory.get("/health/ready")
+    assert ready.status == 200
+    assert ready.json["checks"] == {"postgres": {"status": "up"}, "redis": {"status": "up"}}
+
+
+def test_unknown_route_and_wrong_method(inventory):
+    res = inventory.get("/api/inventory/nothing-here")
+    assert res.status == 404 and res.error_code() == "not_found"
+    res = inventory.request("DELETE", "/api/inventory/products/ELEC-HDPH-001")
+    assert res.status == 405 and res.error_code() == "method_not_allowed"
+    assert res.headers["allow"] == "GET, PATCH"
+
+
+def test_traceparent_is_continued(inventory):
+    incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    res = inventory.get("/api/inventory/products/ELEC-SPKR-002", headers={"traceparent": incoming})
+    assert res.status == 200
+    out = res.headers["traceparent"]
+    assert TRACEPARENT.match(out)
+    assert out.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert out.split("-")[2] != "00f067aa0ba902b7"  # our own span
+    access = [line for line in inventory.log_lines()
+              if line["msg"] == "request" and line["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"]
+    assert access, "no access log line carries the incoming trace id"
+    line = access[-1]
+    assert line["span_id"] == out.split("-")[2]
+    assert line["route"] == "/api/inventory/products/{sku}"
+    assert line["method"] == "GET" and line["status"] == 200
+    assert isinstance(line["duration_ms"], (int, float))
+    assert line["service"] == "inventory" and line["level"] == "info"
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", line["ts"])
+
+
+@pytest.mark.parametrize("bad", ["garbage", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                                 "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "ff-" + "a" * 32 + "-" +
+                                 "b" * 16 + "-01"])
+def test_bad_traceparent_starts_a_new_trace(inventory, bad):
+    res = inventory.get("/api/inventory/products/ELEC-SPKR-002", headers={"traceparent": bad})
+    assert res.status == 200
+    out = res.headers["traceparent"]
+    assert TRACEPARENT.match(out)
+    assert out.split("-")[1] not in bad.lower()
+
+
+def test_every_log_line_is_json_with_design_fields(inventory):
+    inventory.get("/api/inventory/products?limit=3")
+    lines = inventory.log_lines()
+    assert lines
+    for line in lines:
+        assert {"ts", "level", "service", "msg", "trace_id", "span_id"} <= set(line), line
+
+
+def promtool_check(text):
+    return subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+
+
+def test_metrics_pass_promtool_and_cover_design(inventory, product):
+    sku = product(stock=7)
+    inventory.get(f"/api/inventory/products/{sku}")
+    inventory.post("/api/inventory/reservations", {"order_id": f"m-{sku}", "items": [{"sku": sku, "qty": 1}]})
+    time.sleep(5.5)  # the stock gauges refresh every 5 s
+    res = inventory.get("/metrics")
+    assert res.status == 200
+    assert res.headers["content-type"].startswith("text/plain; version=0.0.4")
+    check = promtool_check(res.body)
+    assert check.returncode == 0, check.stdout + check.stderr
+    text = res.body
+    for needle in [
+        'http_server_request_duration_seconds_bucket{method="GET",route="/api/inventory/products/{sku}",'
+        'status_code="200",le="0.005"}',
+        "# TYPE http_server_active_requests gauge",
+        'db_client_connections{state="idle"}',
+        'db_client_operation_duration_seconds_count{system="postgresql",operation="product_get"}',
+        'db_client_operation_duration_seconds_count{system="redis",operation="GET"}',
+        f'oms_inventory_stock{{sku="{sku}"}} 6',
+        "oms_inventory_low_stock_products ",
+        'oms_inventory_reservations_total{outcome="held"}',
+        'oms_inventory_cache_requests_total{result="miss"}',
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
+        'oms_build_info{version="',
+    ]:
+        assert needle in text, f"missing {needle!r}"
+    # labels stay low-cardinality: no raw paths or ids
+    assert sku not in "".join(l for l in text.splitlines() if l.startswith("http_server"))
+
+
+def test_fault_admin_requires_token_and_validates(inventory):
+    assert inventory.get("/admin/faults").status == 401
+    assert inventory.get("/admin/faults", headers={"Authorization": "Bearer nope-nope-nope-nope"}).status == 403
+    for body, field in [({"Inventory.Latency": 1}, "Inventory.Latency"), ({"inventory.latency_ms": "slow"},
+                                                                           "inventory.latency_ms"),
+                        ({"inventory.latency_ms": -5}, "inventory.latency_ms"), ({"nodot": 1}, "nodot")]:
+        res = inventory.request("PUT", "/admin/faults", body, admin_headers())
+        assert res.status == 400 and res.json["error"]["field"] == field
+    assert inventory.get("/admin/faults", headers=admin_headers()).json == {}
+
+
+def test_faults_merge_and_clear(inventory):
+    assert inventory.set_faults({"payment.failure_rate": 0.2, "inventory.latency_ms": 1}) == \
+        {"payment.failure_rate": 0.2, "inventory.latency_ms": 1}
+    assert inventory.set_faults({"payment.unreachable": True}) == \
+        {"payment.failure_rate": 0.2, "inventory.latency_ms": 1, "payment.unreachable": 1}
+    assert inventory.set_faults({"payment.failure_rate": 0, "payment.unreachable": False,
+                                 "inventory.latency_ms": None}) == {}
+
+
+def test_error_rate_fault(inventory):
+    inventory.set_faults({"inventory.error_rate": 1})
+    time.sleep(1.2)
+    res = inventory.get("/api/inventory/products/ELEC-SPKR-002")
+    assert res.status == 500 and res.error_code() == "fault_injected"
+    assert inventory.get("/health/ready").status == 200  # only business routes fail
+    metrics = inventory.get("/metrics").body
+    assert 'oms_fault_active{fault="inventory.error_rate"} 1' in metrics
+    assert any(line["msg"] == "fault active" and line.get("fault") == "inventory.error_rate"
+               for line in inventory.log_lines())
+    inventory.set_faults({"inventory.error_rate": None})
+    time.sleep(1.2)
+    assert inventory.get("/api/inventory/products/ELEC-SPKR-002").status == 200
+    assert 'oms_fault_active{fault="inventory.error_rate"} 0' in inventory.get("/metrics").body
+
+
+def test_latency_fault(inventory):
+    inventory.set_faults({"inventory.latency_ms": 400})
+    time.sleep(1.2)
+    started = time.monotonic()
+    assert inventory.get("/api/inventory/products/ELEC-SPKR-002").status == 200
+    assert time.monotonic() - started >= 0.4
+    inventory.set_faults({"inventory.latency_ms": None})
+
+
+@pytest.mark.parametrize("env,variable", [
+    ({"PORT": "eighty"}, "PORT"), ({"PORT": "70000"}, "PORT"), ({"THREADS": "0"}, "THREADS"),
+    ({"REDIS_URL": "http://localhost"}, "REDIS_URL"), ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ({"ADMIN_TOKEN": "short"}, "ADMIN_TOKEN"), ({"RESERVATION_TTL_SECONDS": "-1"}, "RESERVATION_TTL_SECONDS"),
+    ({"LISTEN_ADDRESS": "localhost:80"}, "LISTEN_ADDRESS"),
+])
+def test_bad_configuration_stops_startup_naming_the_variable(env, variable):
+    full_env = dict(os.environ, **env)
+    run = subprocess.run([os.path.join(BIN_DIR, "inventory")], env=full_env, capture_output=True, text=True,
+                         timeout=10)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], run.stderr
+
+
+def test_graceful_shutdown_finishes_in_flight_requests():
+    service = Service("inventory", SHUTDOWN_TIMEOUT_MS=10000).start()
+    service.set_faults({"inventory.latency_ms": 1500})
+    time.sleep(1.2)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(service.get("/api/inventory/products/ELEC-SPKR-002")))
+    worker.start()
+    time.sleep(0.3)
+    service.process.send_signal(15)  # SIGTERM while the request is in flight
+    time.sleep(0.2)
+    with pytest.raises(OSError):
+        request(service.port, "GET", "/health/live", timeout=2)  # no longer accepting
+    worker.join(10)
+    assert results and results[0].status == 200
+    assert service.process.wait(10) == 0
+    lines = service.log_lines()
+    assert [l["msg"] for l in lines if l["msg"] in ("shutting down", "service stopped")] == \
+        ["shutting down", "service stopped"]

@@ -1,0 +1,196 @@
+"""Helpers shared by the integration tests: HTTP calls, the test stack's
+servers, and running a service binary as a child process.
+
+The test command (scripts/run-tests.sh) starts PostgreSQL and Redis on their
+own ports with scripts/stack.sh and exports where they are:
+OMS_TEST_ROOT, OMS_TEST_STACK_DIR, OMS_TEST_PG_PORT, OMS_TEST_REDIS_PORT,
+OMS_TEST_BIN_DIR.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+ROOT = os.environ.get("OMS_TEST_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+STACK_DIR = os.environ.get("OMS_TEST_STACK_DIR", os.path.join(ROOT, ".test-run"))
+PG_PORT = int(os.environ.get("OMS_TEST_PG_PORT", "55432"))
+REDIS_PORT = int(os.environ.get("OMS_TEST_REDIS_PORT", "56379"))
+BIN_DIR = os.environ.get("OMS_TEST_BIN_DIR", os.path.join(ROOT, "build", "asan", "bin"))
+ADMIN_TOKEN = "test-admin-token-0123456789"
+PG_SUPERUSER_PASSWORD = os.environ.get("POSTGRES_PASSWORD", "postgres-lab-password")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def json(self):
+        return json.loads(self.body)
+
+    def error_code(self):
+        """The `code` of DESIGN's error shape; fails if the body is not one."""
+        doc = self.json
+        assert set(doc) >= {"error"}, f"not an error document: {self.body!r}"
+        assert isinstance(doc["error"].get("message"), str) and doc["error"]["message"]
+        return doc["error"]["code"]
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:300]!r}>"
+
+
+def request(port, method, path, body=None, headers=None, raw=None, timeout=15):
+    """One HTTP/1.1 request on a fresh connection to 127.0.0.1:port."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    hdrs = dict(headers or {})
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        res = conn.getresponse()
+        payload = res.read().decode("utf-8", "replace")
+        return Response(res.status, {k.lower(): v for k, v in res.getheaders()}, payload)
+    finally:
+        conn.close()
+
+
+def admin_headers():
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def unique(prefix):
+    return f"{prefix}{uuid.uuid4().hex[:8].upper()}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(predicate, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def stack(*args):
+    """Runs scripts/stack.sh against the test stack's folder and ports."""
+    env = dict(os.environ, STACK_DIR=STACK_DIR, PG_PORT=str(PG_PORT), REDIS_PORT=str(REDIS_PORT))
+    subprocess.run([os.path.join(ROOT, "scripts", "stack.sh"), *args], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
+def redis_cli(*args):
+    out = subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "--raw", *args], check=True,
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def db():
+    """A superuser connection to the oms database (autocommit)."""
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", port=PG_PORT, user="postgres", password=PG_SUPERUSER_PASSWORD,
+                            dbname="oms", connect_timeout=5)
+    conn.autocommit = True
+    return conn
+
+
+def query(sql, *params):
+    conn = db()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+class Service:
+    """A service binary running as a child process with its own port and log."""
+
+    def __init__(self, name, port=None, **env):
+        self.name = name
+        self.port = port or free_port()
+        self.log_path = os.path.join(STACK_DIR, "logs", f"{name}-{self.port}.log")
+        role = {"inventory": "inventory"}[name]
+        self.env = dict(
+            os.environ,
+            PORT=str(self.port),
+            LISTEN_ADDRESS="127.0.0.1",
+            THREADS="2",
+            DATABASE_URL=f"postgresql://{role}:{role}-lab-password@127.0.0.1:{PG_PORT}/oms",
+            REDIS_URL=f"redis://127.0.0.1:{REDIS_PORT}/0",
+            ADMIN_TOKEN=ADMIN_TOKEN,
+            LOG_LEVEL="info",
+            ASAN_OPTIONS="abort_on_error=0:halt_on_error=1:detect_leaks=1",
+            UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1",
+        )
+        self.env.update({k: str(v) for k, v in env.items()})
+        self.process = None
+
+    def start(self, wait_ready=True):
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([os.path.join(BIN_DIR, self.name)], env=self.env, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        wait_until(lambda: port_open(self.port) or self.process.poll() is not None, 20, what=f"{self.name} to listen")
+        assert self.process.poll() is None, f"{self.name} exited: {self.read_log()[-2000:]}"
+        if wait_ready:
+            wait_until(lambda: self.get("/health/ready").status == 200, 20, what=f"{self.name} ready")
+        return self
+
+    def stop(self, timeout=20):
+        """SIGTERM, then the exit status (0 for a clean, leak-free shutdown)."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self.log.close()
+
+    def read_log(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()
+
+    def log_lines(self):
+        lines = []
+        for line in self.read_log().splitlines():
+            if line.startswith("{"):
+                lines.append(json.loads(line))
+        return lines
+
+    def request(self, method, path, body=None, headers=None, raw=None, timeout=15):
+        return request(self.port, method, path, body, headers, raw, timeout)
+
+    def get(self, path, headers=None, timeout=15):
+        return self.request("GET", path, headers=headers, timeout=timeout)
+
+    def post(self, path, body=None, headers=None, raw=None):
+        return self.request("POST", path, body, headers, raw)
+
+    def set_faults(self, faults):
+        res = self.request("PUT", "/admin/faults", faults, admin_headers())
+        assert res.status == 200, res
+        return res.json
