@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 export PGPASSWORD=${PGPASSWORD:-${POSTGRES_PASSWORD:-postgres-lab-password}}
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=terse -c "SET client_min_messages = warning")
 
 if [ "$("${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'oms'")" != 1 ]; then
   "${PSQL[@]}" -d postgres -c "CREATE DATABASE oms"

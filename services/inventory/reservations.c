@@ -23,7 +23,11 @@ typedef struct reservation_request {
     char order_id[65];
     size_t item_count;
     char skus[MAX_ITEMS][33];
+    const char *params[3]; /* order_id, items document, TTL: kept for one retry */
+    bool retried;
 } reservation_request_t;
+
+static void on_reserved(void *data, const pg_reply_t *reply);
 
 static bool valid_order_id(const char *id)
 {
@@ -120,6 +124,13 @@ static void on_reserved(void *data, const pg_reply_t *reply)
     if (!http_request_resume(r))
         return;
     reservation_request_t *req = r->state;
+    if (reply->status == PG_ERROR && strcmp(reply->sqlstate, "23505") == 0 && !req->retried) {
+        /* a concurrent request for the same order won the race: asking
+         * again returns its reservation */
+        req->retried = true;
+        pg_query(r->worker->pg, "reservation_create", req->params, on_reserved, http_request_hold(r));
+        return;
+    }
     if (!http_check_pg_reply(r, reply))
         return;
     const char *outcome = PQgetvalue(reply->result, 0, 0);
@@ -178,12 +189,14 @@ void reservations_handle_create(http_request_t *r)
     }
     char *items_text = json_dumps(items, JSON_COMPACT);
     json_decref(items);
-    char ttl[16];
-    snprintf(ttl, sizeof(ttl), "%d", inventory_config.reservation_ttl_seconds);
-    r->state = req;
-    const char *params[] = {req->order_id, items_text, ttl};
-    pg_query(r->worker->pg, "reservation_create", params, on_reserved, http_request_hold(r));
+    char *ttl = http_request_alloc(r, 16);
+    snprintf(ttl, 16, "%d", inventory_config.reservation_ttl_seconds);
+    req->params[0] = req->order_id;
+    req->params[1] = h2o_strdup(&r->req->pool, items_text, SIZE_MAX).base;
+    req->params[2] = ttl;
     free(items_text);
+    r->state = req;
+    pg_query(r->worker->pg, "reservation_create", req->params, on_reserved, http_request_hold(r));
 }
 
 /* --- commit and release ----------------------------------------------------- */

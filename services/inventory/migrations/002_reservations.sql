@@ -2,6 +2,11 @@
 -- in one transaction and one round trip, and the locking order that keeps
 -- concurrent reservations correct lives in one place.
 --
+-- Locking: product rows are always locked in SKU order, FOR NO KEY UPDATE
+-- (which, unlike FOR UPDATE, does not block the foreign-key checks of
+-- reservation_items inserts). Two reservations that share products can then
+-- wait for each other but never deadlock.
+--
 -- Every function returns (outcome, body): `outcome` tells the service which
 -- HTTP status to answer, `body` is the JSON document to send.
 
@@ -11,17 +16,16 @@ CREATE FUNCTION inventory.return_stock(p_id uuid, p_new_status text) RETURNS tex
 LANGUAGE plpgsql AS $$
 DECLARE
     skus text[];
+    qtys integer[];
 BEGIN
-    -- Lock products in SKU order, the same order reserve() uses.
-    PERFORM 1 FROM inventory.products p
-        WHERE p.sku IN (SELECT i.sku FROM inventory.reservation_items i WHERE i.reservation_id = p_id)
-        ORDER BY p.sku FOR UPDATE;
+    SELECT array_agg(i.sku ORDER BY i.sku), array_agg(i.qty ORDER BY i.sku) INTO skus, qtys
+      FROM inventory.reservation_items i WHERE i.reservation_id = p_id;
+    PERFORM 1 FROM inventory.products p WHERE p.sku = ANY (skus) ORDER BY p.sku FOR NO KEY UPDATE;
     UPDATE inventory.products p
-       SET stock = p.stock + i.qty, reserved = p.reserved - i.qty, updated_at = now()
-      FROM inventory.reservation_items i
-     WHERE i.reservation_id = p_id AND p.sku = i.sku;
+       SET stock = p.stock + x.qty, reserved = p.reserved - x.qty, updated_at = now()
+      FROM unnest(skus, qtys) AS x(sku, qty)
+     WHERE p.sku = x.sku;
     UPDATE inventory.reservations SET status = p_new_status, updated_at = now() WHERE id = p_id;
-    SELECT array_agg(i.sku ORDER BY i.sku) INTO skus FROM inventory.reservation_items i WHERE i.reservation_id = p_id;
     RETURN coalesce(skus, '{}');
 END
 $$;
@@ -29,69 +33,65 @@ $$;
 -- Holds every item of `p_items` ([{sku, qty}], SKUs distinct) for order
 -- `p_order_id`, or none of them.
 -- Outcomes: held | existing | idempotency_conflict | unknown_sku | insufficient_stock
+--
+-- Two requests for the same new order racing each other both get past the
+-- "existing" check; the loser's INSERT then fails on the unique order_id
+-- (SQLSTATE 23505) and its whole transaction, stock included, rolls back.
+-- The service retries such a request once and gets 'existing'.
 CREATE FUNCTION inventory.reserve(p_order_id text, p_items jsonb, p_ttl_seconds integer,
                                   OUT outcome text, OUT body jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
+    skus text[];
+    qtys integer[];
     existing inventory.reservations;
-    wanted record;
-    missing text;
-    short record;
     created inventory.reservations;
+    product record;
+    n integer := 0;
 BEGIN
-    -- Serialise attempts for the same order, so a retried request waits for
-    -- the first one and then sees its reservation.
-    PERFORM pg_advisory_xact_lock(hashtextextended('inventory.reserve:' || p_order_id, 0));
+    SELECT array_agg(x.sku ORDER BY x.sku), array_agg(x.qty ORDER BY x.sku) INTO skus, qtys
+      FROM jsonb_to_recordset(p_items) AS x(sku text, qty integer);
 
     SELECT * INTO existing FROM inventory.reservations WHERE order_id = p_order_id;
     IF FOUND THEN
-        IF (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', i.sku, 'qty', i.qty) ORDER BY i.sku), '[]')
-              FROM inventory.reservation_items i WHERE i.reservation_id = existing.id)
-           = (SELECT jsonb_agg(jsonb_build_object('sku', x.sku, 'qty', x.qty) ORDER BY x.sku)
-              FROM jsonb_to_recordset(p_items) AS x(sku text, qty integer)) THEN
-            outcome := 'existing';
-        ELSE
-            outcome := 'idempotency_conflict';
-        END IF;
+        SELECT CASE WHEN array_agg(i.sku ORDER BY i.sku) = skus AND array_agg(i.qty ORDER BY i.sku) = qtys
+                    THEN 'existing' ELSE 'idempotency_conflict' END INTO outcome
+          FROM inventory.reservation_items i WHERE i.reservation_id = existing.id;
         body := inventory.reservation_json(existing);
         RETURN;
     END IF;
 
-    SELECT x.sku INTO missing
-      FROM jsonb_to_recordset(p_items) AS x(sku text, qty integer)
-     WHERE NOT EXISTS (SELECT 1 FROM inventory.products p WHERE p.sku = x.sku)
-     ORDER BY x.sku LIMIT 1;
-    IF FOUND THEN
+    -- Lock, then check every item before changing any.
+    FOR product IN SELECT p.sku, p.stock FROM inventory.products p
+                    WHERE p.sku = ANY (skus) ORDER BY p.sku FOR NO KEY UPDATE
+    LOOP
+        n := n + 1;
+        IF product.sku <> skus[n] THEN -- skus[n] has no row: it sorts before this one
+            outcome := 'unknown_sku';
+            body := jsonb_build_object('sku', skus[n]);
+            RETURN;
+        END IF;
+        IF product.stock < qtys[n] THEN
+            outcome := 'insufficient_stock';
+            body := jsonb_build_object('sku', product.sku, 'requested', qtys[n], 'available', product.stock);
+            RETURN;
+        END IF;
+    END LOOP;
+    IF n < cardinality(skus) THEN
         outcome := 'unknown_sku';
-        body := jsonb_build_object('sku', missing);
-        RETURN;
-    END IF;
-
-    -- Lock the rows in SKU order (no deadlocks between concurrent reservations),
-    -- then check every item before changing any.
-    PERFORM 1 FROM inventory.products p
-        WHERE p.sku IN (SELECT x.sku FROM jsonb_to_recordset(p_items) AS x(sku text, qty integer))
-        ORDER BY p.sku FOR UPDATE;
-    SELECT x.sku, x.qty, p.stock INTO short
-      FROM jsonb_to_recordset(p_items) AS x(sku text, qty integer)
-      JOIN inventory.products p ON p.sku = x.sku
-     WHERE p.stock < x.qty
-     ORDER BY x.sku LIMIT 1;
-    IF FOUND THEN
-        outcome := 'insufficient_stock';
-        body := jsonb_build_object('sku', short.sku, 'requested', short.qty, 'available', short.stock);
+        body := jsonb_build_object('sku', skus[n + 1]);
         RETURN;
     END IF;
 
     UPDATE inventory.products p
        SET stock = p.stock - x.qty, reserved = p.reserved + x.qty, updated_at = now()
-      FROM jsonb_to_recordset(p_items) AS x(sku text, qty integer)
+      FROM unnest(skus, qtys) AS x(sku, qty)
      WHERE p.sku = x.sku;
     INSERT INTO inventory.reservations (order_id, status, expires_at)
          VALUES (p_order_id, 'held', now() + make_interval(secs => p_ttl_seconds))
       RETURNING * INTO created;
     INSERT INTO inventory.reservation_items (reservation_id, sku, qty)
-         SELECT created.id, x.sku, x.qty FROM jsonb_to_recordset(p_items) AS x(sku text, qty integer);
+         SELECT created.id, x.sku, x.qty FROM unnest(skus, qtys) AS x(sku, qty);
     outcome := 'held';
     body := inventory.reservation_json(created);
 END
@@ -103,6 +103,8 @@ CREATE FUNCTION inventory.commit_reservation(p_id uuid, OUT outcome text, OUT bo
 LANGUAGE plpgsql AS $$
 DECLARE
     r inventory.reservations;
+    skus text[];
+    qtys integer[];
 BEGIN
     SELECT * INTO r FROM inventory.reservations WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -110,24 +112,24 @@ BEGIN
         RETURN;
     END IF;
     IF r.status = 'held' AND r.expires_at <= now() THEN
+        -- too late: expire it now rather than wait for the sweeper
         PERFORM inventory.return_stock(r.id, 'expired');
-        r.status := 'expired';
+        SELECT * INTO r FROM inventory.reservations WHERE id = p_id;
     END IF;
     IF r.status = 'held' THEN
-        PERFORM 1 FROM inventory.products p
-            WHERE p.sku IN (SELECT i.sku FROM inventory.reservation_items i WHERE i.reservation_id = r.id)
-            ORDER BY p.sku FOR UPDATE;
+        SELECT array_agg(i.sku ORDER BY i.sku), array_agg(i.qty ORDER BY i.sku) INTO skus, qtys
+          FROM inventory.reservation_items i WHERE i.reservation_id = r.id;
+        PERFORM 1 FROM inventory.products p WHERE p.sku = ANY (skus) ORDER BY p.sku FOR NO KEY UPDATE;
         UPDATE inventory.products p
-           SET reserved = p.reserved - i.qty, updated_at = now()
-          FROM inventory.reservation_items i
-         WHERE i.reservation_id = r.id AND p.sku = i.sku;
+           SET reserved = p.reserved - x.qty, updated_at = now()
+          FROM unnest(skus, qtys) AS x(sku, qty)
+         WHERE p.sku = x.sku;
         UPDATE inventory.reservations SET status = 'committed', updated_at = now() WHERE id = r.id
         RETURNING * INTO r;
         outcome := 'committed';
     ELSIF r.status = 'committed' THEN
         outcome := 'already_committed';
     ELSE
-        SELECT * INTO r FROM inventory.reservations WHERE id = p_id;
         outcome := r.status; -- expired or released: too late to commit
     END IF;
     body := inventory.reservation_json(r);
@@ -148,13 +150,13 @@ BEGIN
     END IF;
     IF r.status = 'held' THEN
         PERFORM inventory.return_stock(r.id, 'released');
+        r.status := 'released';
         outcome := 'released';
     ELSIF r.status IN ('released', 'expired') THEN
         outcome := 'already_released';
     ELSE
         outcome := 'committed'; -- the goods are gone: a refund is another workflow
     END IF;
-    SELECT * INTO r FROM inventory.reservations WHERE id = p_id;
     body := inventory.reservation_json(r);
 END
 $$;
@@ -164,17 +166,22 @@ $$;
 CREATE FUNCTION inventory.expire_reservations(p_limit integer, OUT expired integer, OUT skus text[])
 LANGUAGE plpgsql AS $$
 DECLARE
-    r record;
+    ids uuid[];
+    id uuid;
 BEGIN
-    expired := 0;
-    skus := '{}';
-    FOR r IN SELECT id FROM inventory.reservations
-              WHERE status = 'held' AND expires_at <= now()
-              ORDER BY expires_at LIMIT p_limit
-              FOR UPDATE SKIP LOCKED
-    LOOP
-        skus := skus || inventory.return_stock(r.id, 'expired');
-        expired := expired + 1;
+    ids := ARRAY(SELECT r.id FROM inventory.reservations r
+                  WHERE r.status = 'held' AND r.expires_at <= now()
+                  ORDER BY r.expires_at LIMIT p_limit
+                  FOR UPDATE SKIP LOCKED);
+    -- Lock every product of the batch in SKU order up front, as reserve()
+    -- does, so a sweep and a reservation never lock in opposite orders.
+    PERFORM 1 FROM inventory.products p
+      WHERE p.sku IN (SELECT i.sku FROM inventory.reservation_items i WHERE i.reservation_id = ANY (ids))
+      ORDER BY p.sku FOR NO KEY UPDATE;
+    FOREACH id IN ARRAY ids LOOP
+        PERFORM inventory.return_stock(id, 'expired');
     END LOOP;
+    expired := cardinality(ids);
+    skus := ARRAY(SELECT DISTINCT i.sku FROM inventory.reservation_items i WHERE i.reservation_id = ANY (ids));
 END
 $$;

@@ -154,10 +154,24 @@ def test_bad_reservation_input_changes_nothing(inventory, name, body, content_ty
 
 
 def test_oversized_body_is_refused(inventory):
+    """A body over MAX_BODY_BYTES (1 MiB) is refused from its Content-Length,
+    before it is read, with DESIGN's JSON error."""
+    import json
+    import socket
     before_count = reservation_count()
-    res = inventory.post("/api/inventory/reservations", raw=b"{" + b" " * (1024 * 1024 + 10) + b"}",
-                         headers={"Content-Type": "application/json"})
-    assert res.status == 413 and res.error_code() == "payload_too_large"
+    with socket.create_connection(("127.0.0.1", inventory.port), timeout=5) as sock:
+        sock.sendall(b"POST /api/inventory/reservations HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 1048586\r\n\r\n{")
+        response = b""
+        while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
     assert reservation_count() == before_count
 
 
