@@ -45,8 +45,7 @@ stack() {
 integration_status=0
 run_integration() {
   echo "== integration tests (PostgreSQL :$OMS_TEST_PG_PORT, Redis :$OMS_TEST_REDIS_PORT)"
-  stack stop >/dev/null 2>&1 || true
-  rm -rf "$OMS_TEST_STACK_DIR"
+  stack destroy >/dev/null 2>&1 || true
   trap 'stack stop >/dev/null 2>&1 || true' EXIT
   if ! stack start >/dev/null; then
     echo "could not start the test stack; logs:"

@@ -6,6 +6,7 @@
 #   scripts/stack.sh start      start what is not running yet (idempotent)
 #   scripts/stack.sh stop       stop what start started, newest first
 #   scripts/stack.sh status     show what runs
+#   scripts/stack.sh destroy    stop, then delete every byte of state
 #   scripts/stack.sh start-postgres|stop-postgres|start-redis|stop-redis|
 #                    start-rabbitmq|stop-rabbitmq|start-services|stop-services
 #
@@ -18,6 +19,14 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+
+# Settings from .env (see .env.example) unless the environment has them.
+if [ -f "$ROOT/.env" ]; then
+  while IFS='=' read -r key value; do
+    case $key in ''|'#'*) continue ;; esac
+    [ -n "${!key+x}" ] || export "$key=$value"
+  done < "$ROOT/.env"
+fi
 
 STACK_DIR=${STACK_DIR:-$ROOT/.run}
 PG_PORT=${PG_PORT:-5432}
@@ -37,17 +46,32 @@ export ADMIN_TOKEN=${ADMIN_TOKEN:-lab-admin-token-change-me}
 export LOG_LEVEL=${LOG_LEVEL:-info}
 
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-PG_DATA=$STACK_DIR/postgres
 LOG_DIR=$STACK_DIR/logs
 PID_DIR=$STACK_DIR/pids
-RABBITMQ_NODE=oms-$(echo "$STACK_DIR" | md5sum | cut -c1-8)@localhost
+STACK_ID=$(echo "$STACK_DIR" | md5sum | cut -c1-8)
+RABBITMQ_NODE=oms-$STACK_ID@localhost
+
+# As root, PostgreSQL and RabbitMQ run as their own users, who must be able
+# to reach their data. A checkout under /root is closed to them: their data
+# then lives in /var/tmp/oms-<id>/ (still one folder per stack, and removed
+# with it by `stack.sh destroy`).
+server_dir() { # user component
+  if [ "$(id -u)" -eq 0 ] && ! runuser -u "$1" -- test -x "$STACK_DIR" 2>/dev/null; then
+    echo "/var/tmp/oms-$STACK_ID/$2"
+  else
+    echo "$STACK_DIR/$2"
+  fi
+}
+PG_DATA=$(server_dir postgres postgres)
+PG_LOG=$(dirname "$PG_DATA")/postgres.log
+RABBITMQ_DIR=$(server_dir rabbitmq rabbitmq)
 
 log() { printf '%s\n' "stack: $*"; }
 die() { printf '%s\n' "stack: $*" >&2; exit 1; }
 
 # Runs a command as the owner of the PostgreSQL data: initdb and pg_ctl refuse root.
 as_postgres() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -74,23 +98,23 @@ start_postgres() {
   prepare_dirs
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     mkdir -p "$PG_DATA"
-    local pwfile=$STACK_DIR/.pgpass-init
+    local pwfile; pwfile=$(dirname "$PG_DATA")/.pgpass-init
     printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
-    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$PG_DATA" "$pwfile" "$LOG_DIR"; fi
+    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$(dirname "$PG_DATA")" "$PG_DATA" "$pwfile"; fi
     chmod 700 "$PG_DATA"
     as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --pwfile="$pwfile" \
       --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$LOG_DIR/initdb.log" 2>&1 \
       || { rm -f "$pwfile"; die "initdb failed: see $LOG_DIR/initdb.log"; }
     rm -f "$pwfile"
   fi
-  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$LOG_DIR"; fi
   if as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
     log "postgres already running on $PG_PORT"
   else
     # TCP on loopback only; no Unix socket (nothing in the folder needs one).
-    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -w -t 30 \
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 30 \
       -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200" \
-      start >/dev/null || die "postgres failed to start: see $LOG_DIR/postgres.log"
+      start >/dev/null || die "postgres failed to start: see $PG_LOG"
+    ln -sfn "$PG_LOG" "$LOG_DIR/postgres.log" 2>/dev/null || true
     log "postgres started on 127.0.0.1:$PG_PORT"
   fi
 }
@@ -138,10 +162,10 @@ stop_redis() {
 
 rabbitmq_env() {
   export RABBITMQ_NODENAME=$RABBITMQ_NODE
-  export RABBITMQ_MNESIA_BASE=$STACK_DIR/rabbitmq/mnesia
-  export RABBITMQ_LOG_BASE=$LOG_DIR/rabbitmq
-  export RABBITMQ_ENABLED_PLUGINS_FILE=$STACK_DIR/rabbitmq/enabled_plugins
-  export RABBITMQ_CONFIG_FILE=$STACK_DIR/rabbitmq/rabbitmq
+  export RABBITMQ_MNESIA_BASE=$RABBITMQ_DIR/mnesia
+  export RABBITMQ_LOG_BASE=$RABBITMQ_DIR/log
+  export RABBITMQ_ENABLED_PLUGINS_FILE=$RABBITMQ_DIR/enabled_plugins
+  export RABBITMQ_CONFIG_FILE=$RABBITMQ_DIR/rabbitmq
   export RABBITMQ_DIST_PORT
   export RABBITMQ_PID_FILE=$PID_DIR/rabbitmq.pid
 }
@@ -153,7 +177,7 @@ start_rabbitmq() {
     log "rabbitmq already running on $AMQP_PORT"
     return
   fi
-  mkdir -p "$STACK_DIR/rabbitmq" "$LOG_DIR/rabbitmq"
+  mkdir -p "$RABBITMQ_DIR/log"
   echo '[rabbitmq_management,rabbitmq_prometheus].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
   cat > "$RABBITMQ_CONFIG_FILE.conf" <<CONF
 listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
@@ -162,8 +186,9 @@ management.tcp.port = $RABBITMQ_MGMT_PORT
 prometheus.tcp.ip = 127.0.0.1
 prometheus.tcp.port = $RABBITMQ_PROMETHEUS_PORT
 CONF
-  if [ "$(id -u)" -eq 0 ]; then chown -R rabbitmq: "$STACK_DIR/rabbitmq" "$LOG_DIR/rabbitmq"; fi
-  rabbitmq-server -detached >/dev/null 2>&1 || die "rabbitmq failed to start: see $LOG_DIR/rabbitmq"
+  if [ "$(id -u)" -eq 0 ]; then chown -R rabbitmq: "$RABBITMQ_DIR"; fi
+  ln -sfn "$RABBITMQ_DIR/log" "$LOG_DIR/rabbitmq" 2>/dev/null || true
+  rabbitmq-server -detached >/dev/null 2>&1 || die "rabbitmq failed to start: see $RABBITMQ_DIR/log"
   wait_port "$AMQP_PORT" 60 rabbitmq
   log "rabbitmq started on 127.0.0.1:$AMQP_PORT (management :$RABBITMQ_MGMT_PORT, metrics :$RABBITMQ_PROMETHEUS_PORT)"
 }
@@ -269,6 +294,7 @@ case ${1:-} in
   start) start_all ;;
   stop) stop_all ;;
   status) status ;;
+  destroy) stop_all; rm -rf "$STACK_DIR" "/var/tmp/oms-$STACK_ID" ;;
   start-postgres) start_postgres ;;
   stop-postgres) stop_postgres ;;
   migrate) migrate ;;
