@@ -97,8 +97,11 @@ bench:
 format:
 	clang-format -i services/*/*.c services/*/*.h services/*/tests/*.c
 
+# ctuuninitvar: cppcheck takes snprintf() into a caller's uninitialised
+# buffer for a read of it (json_fail fills json_field_error_t that way).
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
+		--suppress=ctuuninitvar \
 		-DH2O_USE_LIBUV=0 -Iservices/common services/common services/inventory
 
 clean:

@@ -36,7 +36,8 @@ const char *config_string_checked(config_errors_t *errors, const char *name, con
 
 /* Records an error for `name` with a printf-style reason (used by callers that
  * validate a value's shape themselves, e.g. URLs). */
-void config_error(config_errors_t *errors, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void config_error(config_errors_t *errors, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* At start-up: if any error was recorded, prints the first one to stderr as
  * a single line and exits with status 2. */

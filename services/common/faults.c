@@ -12,7 +12,7 @@
 #include "server.h"
 
 #define REFRESH_INTERVAL_MS 1000
-#define FAULT_VALUE_MAX 1e9
+#define FAULT_VALUE_MAX     1e9
 
 static metrics_family_t *fault_active;
 

@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define FAULTS_MAX 32
-#define FAULTS_NAME_MAX 64
+#define FAULTS_MAX       32
+#define FAULTS_NAME_MAX  64
 #define FAULTS_REDIS_KEY "oms:faults"
 
 typedef struct faults {

@@ -50,7 +50,9 @@ static void finish_check(readiness_t *state)
     }
     char message[64];
     snprintf(message, sizeof(message), "%s is down",
-             postgres_down && redis_down ? "postgres and redis" : postgres_down ? "postgres" : "redis");
+             postgres_down && redis_down ? "postgres and redis"
+             : postgres_down             ? "postgres"
+                                         : "redis");
     json_t *error = json_pack("{s:s,s:s}", "code", "dependency_unavailable", "message", message);
     http_respond_json(r, 503, json_pack("{s:o,s:o}", "error", error, "checks", checks));
 }

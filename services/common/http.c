@@ -240,8 +240,7 @@ void http_respond_error(http_request_t *r, int status, const char *code, const c
     respond_error_object(r, status, code, message, NULL);
 }
 
-void http_respond_error_details(http_request_t *r, int status, const char *code, const char *message,
-                                json_t *details)
+void http_respond_error_details(http_request_t *r, int status, const char *code, const char *message, json_t *details)
 {
     json_t *error = json_pack("{s:s,s:s}", "code", code, "message", message);
     json_object_update_missing(error, details);
@@ -252,16 +251,10 @@ void http_respond_error_details(http_request_t *r, int status, const char *code,
 bool http_check_pg_reply(http_request_t *r, const pg_reply_t *reply)
 {
     switch (reply->status) {
-    case PG_OK:
-        return true;
-    case PG_UNAVAILABLE:
-        http_respond_unavailable(r, "postgres", reply->message);
-        return false;
-    case PG_TIMEOUT:
-        http_respond_unavailable(r, "postgres", "query timed out");
-        return false;
-    case PG_ERROR:
-        break;
+    case PG_OK: return true;
+    case PG_UNAVAILABLE: http_respond_unavailable(r, "postgres", reply->message); return false;
+    case PG_TIMEOUT: http_respond_unavailable(r, "postgres", "query timed out"); return false;
+    case PG_ERROR: break;
     }
     log_error(&r->trace, "database statement failed", LOG_STRING("sqlstate", reply->sqlstate),
               LOG_STRING("reason", reply->message));
@@ -309,8 +302,7 @@ bool http_require_admin(http_request_t *r)
     size_t len;
     const char *auth = http_header(r, "authorization", &len);
     if (auth == NULL || len < 7 || strncasecmp(auth, "Bearer ", 7) != 0) {
-        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                       H2O_STRLIT("Bearer"));
+        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
         http_respond_error(r, 401, "unauthorized", "an admin bearer token is required");
         return false;
     }
@@ -434,7 +426,8 @@ int http_dispatch(server_worker_t *worker, const router_t *router, h2o_req_t *re
     router_result_t result = router_match(router, req->method.base, req->method.len, req->path_normalized.base,
                                           req->path_normalized.len, &r->match, allow, sizeof(allow));
     if (result == ROUTER_NOT_FOUND) {
-        http_respond_error(r, 404, "not_found", "no route for %.*s", (int)(req->path_normalized.len > 200 ? 200 : req->path_normalized.len),
+        http_respond_error(r, 404, "not_found", "no route for %.*s",
+                           (int)(req->path_normalized.len > 200 ? 200 : req->path_normalized.len),
                            req->path_normalized.base);
         return 0;
     }

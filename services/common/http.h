@@ -27,15 +27,15 @@
 struct server_worker;
 
 typedef struct http_request {
-    h2o_req_t *req;                /* NULL once h2o has disposed of the request */
-    struct server_worker *worker;  /* the thread this request runs on */
+    h2o_req_t *req;               /* NULL once h2o has disposed of the request */
+    struct server_worker *worker; /* the thread this request runs on */
     router_match_t match;
-    const char *route;             /* the matched template, for metrics and logs */
+    const char *route; /* the matched template, for metrics and logs */
     trace_context_t trace;
     uint64_t started_ns;
     bool responded;
-    loop_timer_t delay;            /* injected latency */
-    void *state;                   /* the handler's own context (request pool) */
+    loop_timer_t delay; /* injected latency */
+    void *state;        /* the handler's own context (request pool) */
 } http_request_t;
 
 /* Declares the HTTP server metrics; call once before threads start. */
@@ -87,8 +87,7 @@ void http_respond_error(http_request_t *r, int status, const char *code, const c
 
 /* Like http_respond_error, with the members of `details` (an object whose
  * reference is taken) added to the error object, e.g. {"sku": "..."}. */
-void http_respond_error_details(http_request_t *r, int status, const char *code, const char *message,
-                                json_t *details);
+void http_respond_error_details(http_request_t *r, int status, const char *code, const char *message, json_t *details);
 
 /* For a PostgreSQL reply that is not PG_OK: answers 503 (database down or
  * timed out) or 500 (statement failed, logged with its SQLSTATE) and returns

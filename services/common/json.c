@@ -39,21 +39,14 @@ json_t *json_parse_object(const char *text, size_t len, json_field_error_t *erro
 static const char *type_name(const json_t *value)
 {
     switch (json_typeof(value)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number with a fraction";
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number with a fraction";
     case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
     }
     return "unknown";
 }
@@ -76,8 +69,8 @@ int json_read_string(const json_t *object, const char *field, bool required, siz
     return 0;
 }
 
-int json_read_int(const json_t *object, const char *field, bool required, long long min, long long max,
-                  long long *out, bool *present, json_field_error_t *error)
+int json_read_int(const json_t *object, const char *field, bool required, long long min, long long max, long long *out,
+                  bool *present, json_field_error_t *error)
 {
     const json_t *value = json_object_get(object, field);
     if (present != NULL)

@@ -30,8 +30,8 @@ int json_read_string(const json_t *object, const char *field, bool required, siz
 
 /* Reads an integer field in [min, max]. Absent and not `required`: returns 0
  * with *present false. */
-int json_read_int(const json_t *object, const char *field, bool required, long long min, long long max,
-                  long long *out, bool *present, json_field_error_t *error);
+int json_read_int(const json_t *object, const char *field, bool required, long long min, long long max, long long *out,
+                  bool *present, json_field_error_t *error);
 
 /* Reads a whole number of cents, given as an integer. */
 #define json_read_cents(o, f, req, out, present, err) json_read_int(o, f, req, 0, 100000000000LL, out, present, err)
@@ -45,7 +45,6 @@ int json_read_array(const json_t *object, const char *field, bool required, size
 int json_reject_unknown_fields(const json_t *object, const char *const *allowed, json_field_error_t *error);
 
 /* Fills an error (printf-style message) for a field; returns -1. */
-int json_fail(json_field_error_t *error, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int json_fail(json_field_error_t *error, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -150,9 +150,7 @@ static size_t format_line(char *buf, size_t size, log_level_t level, const trace
                 put_str(&line, "null");
             }
             break;
-        case LOG_FIELD_NONE:
-            put_str(&line, "null");
-            break;
+        case LOG_FIELD_NONE: put_str(&line, "null"); break;
         }
     }
     if (truncated)

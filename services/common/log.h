@@ -31,10 +31,10 @@ typedef struct log_field {
     } value;
 } log_field_t;
 
-#define LOG_STRING(k, s) ((log_field_t){.key = (k), .type = LOG_FIELD_STRING, .value.string = {(s), (size_t)-1}})
+#define LOG_STRING(k, s)      ((log_field_t){.key = (k), .type = LOG_FIELD_STRING, .value.string = {(s), (size_t)-1}})
 #define LOG_STRING_N(k, s, n) ((log_field_t){.key = (k), .type = LOG_FIELD_STRING, .value.string = {(s), (n)}})
-#define LOG_INT(k, i) ((log_field_t){.key = (k), .type = LOG_FIELD_INT, .value.integer = (int64_t)(i)})
-#define LOG_DOUBLE(k, d) ((log_field_t){.key = (k), .type = LOG_FIELD_DOUBLE, .value.number = (double)(d)})
+#define LOG_INT(k, i)         ((log_field_t){.key = (k), .type = LOG_FIELD_INT, .value.integer = (int64_t)(i)})
+#define LOG_DOUBLE(k, d)      ((log_field_t){.key = (k), .type = LOG_FIELD_DOUBLE, .value.number = (double)(d)})
 
 /* Sets the service name written on every line and the level floor. */
 void log_init(const char *service, log_level_t floor);
@@ -56,15 +56,15 @@ size_t log_format(char *buf, size_t size, log_level_t level, const trace_context
                   const log_field_t *fields, size_t count);
 
 #define LOG_FIELDS_(...) ((const log_field_t[]){{.type = LOG_FIELD_NONE}, __VA_ARGS__})
-#define LOG_COUNT_(...) (sizeof(LOG_FIELDS_(__VA_ARGS__)) / sizeof(log_field_t) - 1)
-#define log_at(level, trace, msg, ...)                                                                              \
-    do {                                                                                                            \
-        if (log_enabled(level))                                                                                     \
-            log_write((level), (trace), (msg), LOG_FIELDS_(__VA_ARGS__) + 1, LOG_COUNT_(__VA_ARGS__));              \
+#define LOG_COUNT_(...)  (sizeof(LOG_FIELDS_(__VA_ARGS__)) / sizeof(log_field_t) - 1)
+#define log_at(level, trace, msg, ...)                                                                                 \
+    do {                                                                                                               \
+        if (log_enabled(level))                                                                                        \
+            log_write((level), (trace), (msg), LOG_FIELDS_(__VA_ARGS__) + 1, LOG_COUNT_(__VA_ARGS__));                 \
     } while (0)
 #define log_debug(trace, ...) log_at(LOG_DEBUG, trace, __VA_ARGS__)
-#define log_info(trace, ...) log_at(LOG_INFO, trace, __VA_ARGS__)
-#define log_warn(trace, ...) log_at(LOG_WARN, trace, __VA_ARGS__)
+#define log_info(trace, ...)  log_at(LOG_INFO, trace, __VA_ARGS__)
+#define log_warn(trace, ...)  log_at(LOG_WARN, trace, __VA_ARGS__)
 #define log_error(trace, ...) log_at(LOG_ERROR, trace, __VA_ARGS__)
 
 #endif

@@ -10,18 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FAMILIES 96
-#define MAX_SHARDS 64
+#define MAX_FAMILIES   96
+#define MAX_SHARDS     64
 #define MAX_COLLECTORS 16
-#define SHARED_SHARD MAX_SHARDS /* the extra shard guarded by the family mutex */
+#define SHARED_SHARD   MAX_SHARDS /* the extra shard guarded by the family mutex */
 
 typedef enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } metric_type_t;
 
 typedef struct series {
-    char *key; /* label values joined by '\x1f' */
-    _Atomic double value;        /* counter or gauge */
-    _Atomic double sum;          /* histogram */
-    _Atomic uint64_t *buckets;   /* histogram: bound_count + 1 (the last is +Inf) */
+    char *key;                 /* label values joined by '\x1f' */
+    _Atomic double value;      /* counter or gauge */
+    _Atomic double sum;        /* histogram */
+    _Atomic uint64_t *buckets; /* histogram: bound_count + 1 (the last is +Inf) */
 } series_t;
 
 typedef struct shard {
@@ -41,8 +41,7 @@ struct metrics_family {
     shard_t shards[MAX_SHARDS + 1];
 };
 
-const double metrics_duration_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                           0.25,  0.5,    1,     2.5,  5,     10};
+const double metrics_duration_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 const size_t metrics_duration_bucket_count = sizeof(metrics_duration_buckets) / sizeof(double);
 
 static metrics_family_t *families[MAX_FAMILIES];
@@ -63,8 +62,8 @@ static char *copy_string(const char *s)
     return copy;
 }
 
-static metrics_family_t *declare(metric_type_t type, const char *name, const char *help,
-                                 const char *const *labels, const double *bounds, size_t bound_count)
+static metrics_family_t *declare(metric_type_t type, const char *name, const char *help, const char *const *labels,
+                                 const double *bounds, size_t bound_count)
 {
     for (size_t i = 0; i < family_count; i++)
         if (strcmp(families[i]->name, name) == 0)
@@ -108,8 +107,8 @@ metrics_family_t *metrics_gauge(const char *name, const char *help, const char *
     return declare(METRIC_GAUGE, name, help, labels, NULL, 0);
 }
 
-metrics_family_t *metrics_histogram(const char *name, const char *help, const char *const *labels,
-                                    const double *bounds, size_t bound_count)
+metrics_family_t *metrics_histogram(const char *name, const char *help, const char *const *labels, const double *bounds,
+                                    size_t bound_count)
 {
     return declare(METRIC_HISTOGRAM, name, help, labels, bounds, bound_count);
 }
@@ -228,21 +227,20 @@ static series_t *lookup(metrics_family_t *family, int shard_index, const char *c
 
 static void add_relaxed(_Atomic double *target, double amount)
 {
-    atomic_store_explicit(target, atomic_load_explicit(target, memory_order_relaxed) + amount,
-                          memory_order_relaxed);
+    atomic_store_explicit(target, atomic_load_explicit(target, memory_order_relaxed) + amount, memory_order_relaxed);
 }
 
 /* Runs `update` on the series either lock-free in this thread's shard, or
  * under the family lock when this thread has no shard of its own. */
-#define WITH_SERIES(family, values, s, update)                                                                      \
-    do {                                                                                                            \
-        int shard_index_ = current_shard();                                                                         \
-        if (shard_index_ == SHARED_SHARD)                                                                           \
-            pthread_mutex_lock(&(family)->lock);                                                                    \
-        series_t *s = lookup((family), shard_index_, (values));                                                     \
-        update;                                                                                                     \
-        if (shard_index_ == SHARED_SHARD)                                                                           \
-            pthread_mutex_unlock(&(family)->lock);                                                                  \
+#define WITH_SERIES(family, values, s, update)                                                                         \
+    do {                                                                                                               \
+        int shard_index_ = current_shard();                                                                            \
+        if (shard_index_ == SHARED_SHARD)                                                                              \
+            pthread_mutex_lock(&(family)->lock);                                                                       \
+        series_t *s = lookup((family), shard_index_, (values));                                                        \
+        update;                                                                                                        \
+        if (shard_index_ == SHARED_SHARD)                                                                              \
+            pthread_mutex_unlock(&(family)->lock);                                                                     \
     } while (0)
 
 void metrics_counter_add(metrics_family_t *family, const char *const *values, double amount)
@@ -277,8 +275,7 @@ void metrics_histogram_observe(metrics_family_t *family, const char *const *valu
     while (bucket < family->bound_count && value > family->bounds[bucket])
         bucket++;
     WITH_SERIES(family, values, s, {
-        atomic_store_explicit(&s->buckets[bucket],
-                              atomic_load_explicit(&s->buckets[bucket], memory_order_relaxed) + 1,
+        atomic_store_explicit(&s->buckets[bucket], atomic_load_explicit(&s->buckets[bucket], memory_order_relaxed) + 1,
                               memory_order_relaxed);
         add_relaxed(&s->sum, value);
     });

@@ -28,8 +28,8 @@ typedef struct metrics_family metrics_family_t;
  * error such as too many labels or a name reused with another type. */
 metrics_family_t *metrics_counter(const char *name, const char *help, const char *const *labels);
 metrics_family_t *metrics_gauge(const char *name, const char *help, const char *const *labels);
-metrics_family_t *metrics_histogram(const char *name, const char *help, const char *const *labels,
-                                    const double *bounds, size_t bound_count);
+metrics_family_t *metrics_histogram(const char *name, const char *help, const char *const *labels, const double *bounds,
+                                    size_t bound_count);
 
 /* Updates the series named by `values` (one per declared label, in order;
  * NULL when the family has no labels). */

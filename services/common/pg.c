@@ -14,8 +14,8 @@
 #include "metrics.h"
 #include "random.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  2000
 #define DELAY_STATEMENT "SELECT pg_sleep($1::double precision / 1000)"
 
 typedef enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_PREPARING, CONN_IDLE, CONN_BUSY } conn_state_t;
@@ -66,8 +66,8 @@ void pg_metrics_register(void)
     connections_gauge =
         metrics_gauge("db_client_connections", "PostgreSQL connections of this process by state.", state_label);
     operation_duration = metrics_histogram("db_client_operation_duration_seconds",
-                                           "Duration of database operations, queue wait included.",
-                                           operation_labels, metrics_duration_buckets, metrics_duration_bucket_count);
+                                           "Duration of database operations, queue wait included.", operation_labels,
+                                           metrics_duration_buckets, metrics_duration_bucket_count);
 }
 
 static void on_socket_event(h2o_socket_t *sock, const char *err);
@@ -253,9 +253,7 @@ static void continue_connect(connection_t *conn)
         conn->prepared = 0;
         prepare_next(conn);
         return;
-    case PGRES_POLLING_FAILED:
-        connection_fail(conn, PQerrorMessage(conn->pg));
-        return;
+    case PGRES_POLLING_FAILED: connection_fail(conn, PQerrorMessage(conn->pg)); return;
     case PGRES_POLLING_WRITING:
         if (watch_socket(conn) != 0) {
             connection_fail(conn, "cannot watch the database socket");

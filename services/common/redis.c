@@ -49,8 +49,8 @@ void redis_metrics_register(void)
     operation_duration = metrics_histogram("db_client_operation_duration_seconds",
                                            "Duration of database operations, queue wait included.", labels,
                                            metrics_duration_buckets, metrics_duration_bucket_count);
-    errors_total = metrics_counter("redis_client_errors_total", "Redis commands that did not complete, by reason.",
-                                   error_labels);
+    errors_total =
+        metrics_counter("redis_client_errors_total", "Redis commands that did not complete, by reason.", error_labels);
 }
 
 int redis_parse_url(const char *url, redis_target_t *target, char *error, size_t error_size)

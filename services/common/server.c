@@ -207,10 +207,8 @@ static void *worker_main(void *arg)
 
 /* The routes every service serves besides its own. */
 static const router_route_t common_routes[] = {
-    {"GET", "/health/live", health_handle_live},
-    {"GET", "/health/ready", health_handle_ready},
-    {"GET", "/metrics", health_handle_metrics},
-    {"GET", "/admin/faults", faults_handle_get},
+    {"GET", "/health/live", health_handle_live}, {"GET", "/health/ready", health_handle_ready},
+    {"GET", "/metrics", health_handle_metrics},  {"GET", "/admin/faults", faults_handle_get},
     {"PUT", "/admin/faults", faults_handle_put},
 };
 

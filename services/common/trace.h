@@ -12,10 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_ID_HEX_LEN 32
+#define TRACE_ID_HEX_LEN      32
 #define TRACE_SPAN_ID_HEX_LEN 16
 #define TRACE_TRACEPARENT_LEN 55
-#define TRACE_FLAG_SAMPLED 0x01
+#define TRACE_FLAG_SAMPLED    0x01
 
 typedef struct trace_context {
     char trace_id[TRACE_ID_HEX_LEN + 1];       /* lower-case hex, NUL-terminated */

@@ -11,10 +11,10 @@
 #include "server.h"
 
 typedef struct inventory_config {
-    int reservation_ttl_seconds;   /* RESERVATION_TTL_SECONDS */
-    uint64_t expiry_sweep_ms;      /* RESERVATION_SWEEP_INTERVAL_MS */
-    int cache_ttl_seconds;         /* CACHE_TTL_SECONDS */
-    uint64_t stock_refresh_ms;     /* STOCK_METRICS_INTERVAL_MS */
+    int reservation_ttl_seconds; /* RESERVATION_TTL_SECONDS */
+    uint64_t expiry_sweep_ms;    /* RESERVATION_SWEEP_INTERVAL_MS */
+    int cache_ttl_seconds;       /* CACHE_TTL_SECONDS */
+    uint64_t stock_refresh_ms;   /* STOCK_METRICS_INTERVAL_MS */
 } inventory_config_t;
 
 extern inventory_config_t inventory_config;

@@ -19,12 +19,11 @@
 
 /* Deletes the given product keys (KEYS[1..n-1]) and every list page named in
  * the set KEYS[n], in one atomic step. */
-static const char invalidate_script[] =
-    "for i = 1, #KEYS - 1 do redis.call('DEL', KEYS[i]) end "
-    "local pages = redis.call('SMEMBERS', KEYS[#KEYS]) "
-    "for _, k in ipairs(pages) do redis.call('DEL', k) end "
-    "redis.call('DEL', KEYS[#KEYS]) "
-    "return #pages";
+static const char invalidate_script[] = "for i = 1, #KEYS - 1 do redis.call('DEL', KEYS[i]) end "
+                                        "local pages = redis.call('SMEMBERS', KEYS[#KEYS]) "
+                                        "for _, k in ipairs(pages) do redis.call('DEL', k) end "
+                                        "redis.call('DEL', KEYS[#KEYS]) "
+                                        "return #pages";
 
 void product_cache_product_key(char *buf, size_t size, const char *sku)
 {

@@ -16,8 +16,8 @@
 #include "log.h"
 
 #define DEFAULT_PAGE_SIZE 20
-#define MAX_PAGE_SIZE 100
-#define MAX_OFFSET 1000000
+#define MAX_PAGE_SIZE     100
+#define MAX_OFFSET        1000000
 
 typedef struct product_read {
     char cache_key[128];
@@ -161,10 +161,10 @@ typedef struct product_fields {
 
 static int read_product_fields(const json_t *body, bool creating, product_fields_t *f, json_field_error_t *error)
 {
-    static const char *const create_fields[] = {"sku", "name", "description", "category", "price_cents",
+    static const char *const create_fields[] = {"sku",      "name",  "description",         "category", "price_cents",
                                                 "currency", "stock", "low_stock_threshold", NULL};
-    static const char *const update_fields[] = {"name", "description", "category", "price_cents",
-                                                "stock_adjustment", "low_stock_threshold", NULL};
+    static const char *const update_fields[] = {
+        "name", "description", "category", "price_cents", "stock_adjustment", "low_stock_threshold", NULL};
     memset(f, 0, sizeof(*f));
     if (json_reject_unknown_fields(body, creating ? create_fields : update_fields, error) != 0)
         return -1;

@@ -8,8 +8,7 @@
 #include "inventory.h"
 
 const pg_statement_t inventory_statements[] = {
-    {"product_get",
-     "SELECT inventory.product_json(p)::text FROM inventory.products p WHERE p.sku = $1", 1},
+    {"product_get", "SELECT inventory.product_json(p)::text FROM inventory.products p WHERE p.sku = $1", 1},
 
     /* One round trip returns the page and the total count as one document. */
     {"product_list",
@@ -47,8 +46,7 @@ const pg_statement_t inventory_statements[] = {
     {"reservation_create", "SELECT outcome, body::text FROM inventory.reserve($1, $2::jsonb, $3::int)", 3},
     {"reservation_commit", "SELECT outcome, body::text FROM inventory.commit_reservation($1::uuid)", 1},
     {"reservation_release", "SELECT outcome, body::text FROM inventory.release_reservation($1::uuid)", 1},
-    {"reservation_expire", "SELECT expired, array_to_json(skus)::text FROM inventory.expire_reservations($1::int)",
-     1},
+    {"reservation_expire", "SELECT expired, array_to_json(skus)::text FROM inventory.expire_reservations($1::int)", 1},
 
     {"stock_levels", "SELECT sku, stock, low_stock_threshold FROM inventory.products ORDER BY sku", 0},
 };

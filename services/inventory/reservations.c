@@ -15,8 +15,8 @@
 #include "inventory.h"
 #include "log.h"
 
-#define MAX_ITEMS 50
-#define MAX_QTY 1000
+#define MAX_ITEMS   50
+#define MAX_QTY     1000
 #define SWEEP_BATCH 100
 
 typedef struct reservation_request {
@@ -96,8 +96,8 @@ static json_t *read_reservation(const json_t *body, reservation_request_t *req, 
         for (size_t j = 0; j < req->item_count; j++) {
             if (strcmp(req->skus[j], sku) == 0) {
                 snprintf(error->field, sizeof(error->field), "%s.sku", field);
-                snprintf(error->message, sizeof(error->message), "%s: sku %s appears twice; sum the quantities",
-                         field, sku);
+                snprintf(error->message, sizeof(error->message), "%s: sku %s appears twice; sum the quantities", field,
+                         sku);
                 goto Error;
             }
         }
@@ -169,8 +169,8 @@ static void on_reserved(void *data, const pg_reply_t *reply)
     } else { /* idempotency_conflict */
         inventory_count_reservation("conflict", 1);
         json_decref(details);
-        http_respond_error(r, 409, "idempotency_conflict",
-                           "order %s already holds a reservation with different items", req->order_id);
+        http_respond_error(r, 409, "idempotency_conflict", "order %s already holds a reservation with different items",
+                           req->order_id);
     }
 }
 

@@ -100,8 +100,8 @@ static void test_redis_url_parsing(void **state)
     assert_string_equal(t.host, "cache");
     assert_int_equal(t.port, 6379);
     assert_string_equal(t.password, "s3cret");
-    static const char *const bad[] = {"http://x", "redis://", "redis://h:0", "redis://h:99999", "redis://h/99",
-                                      "redis://h:12x", NULL};
+    static const char *const bad[] = {"http://x",     "redis://",      "redis://h:0", "redis://h:99999",
+                                      "redis://h/99", "redis://h:12x", NULL};
     for (size_t i = 0; bad[i] != NULL; i++)
         if (redis_parse_url(bad[i], &t, error, sizeof(error)) != -1)
             fail_msg("accepted bad REDIS_URL '%s'", bad[i]);
@@ -110,12 +110,9 @@ static void test_redis_url_parsing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_when_unset),
-        cmocka_unit_test(test_valid_values_are_read),
-        cmocka_unit_test(test_bad_values_name_the_variable),
-        cmocka_unit_test(test_first_error_is_kept),
-        cmocka_unit_test(test_choice_and_length_errors),
-        cmocka_unit_test(test_redis_url_parsing),
+        cmocka_unit_test(test_defaults_when_unset),          cmocka_unit_test(test_valid_values_are_read),
+        cmocka_unit_test(test_bad_values_name_the_variable), cmocka_unit_test(test_first_error_is_kept),
+        cmocka_unit_test(test_choice_and_length_errors),     cmocka_unit_test(test_redis_url_parsing),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

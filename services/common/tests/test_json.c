@@ -68,8 +68,8 @@ static void test_integer_field_rules(void **state)
 {
     (void)state;
     json_field_error_t error;
-    json_t *body = parse("{\"qty\":3,\"zero\":0,\"neg\":-4,\"real\":1.5,\"text\":\"7\",\"big\":9223372036854775807}",
-                         &error);
+    json_t *body =
+        parse("{\"qty\":3,\"zero\":0,\"neg\":-4,\"real\":1.5,\"text\":\"7\",\"big\":9223372036854775807}", &error);
     long long n;
     bool present;
     assert_int_equal(json_read_int(body, "qty", true, 1, 1000, &n, &present, &error), 0);

@@ -136,8 +136,8 @@ static void test_threads_do_not_lose_updates(void **state)
     (void)state;
     static const char *const labels[] = {"worker", NULL};
     threaded_counter = metrics_counter("work_total", "Work.", labels);
-    threaded_histogram =
-        metrics_histogram("work_seconds", "Work time.", labels, metrics_duration_buckets, metrics_duration_bucket_count);
+    threaded_histogram = metrics_histogram("work_seconds", "Work time.", labels, metrics_duration_buckets,
+                                           metrics_duration_bucket_count);
     pthread_t threads[4];
     const char *names[] = {"a", "a", "b", "b"}; /* two threads per series */
     for (int i = 0; i < 4; i++)

@@ -9,8 +9,14 @@
 
 #include "router.h"
 
-static void handler_a(struct http_request *r) { (void)r; }
-static void handler_b(struct http_request *r) { (void)r; }
+static void handler_a(struct http_request *r)
+{
+    (void)r;
+}
+static void handler_b(struct http_request *r)
+{
+    (void)r;
+}
 
 static const router_route_t routes[] = {
     {"GET", "/api/inventory/products", handler_a},
