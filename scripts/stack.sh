@@ -46,6 +46,7 @@ export ADMIN_TOKEN=${ADMIN_TOKEN:-lab-admin-token-change-me}
 export LOG_LEVEL=${LOG_LEVEL:-info}
 
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+mkdir -p "$STACK_DIR"
 LOG_DIR=$STACK_DIR/logs
 PID_DIR=$STACK_DIR/pids
 STACK_ID=$(echo "$STACK_DIR" | md5sum | cut -c1-8)
@@ -62,8 +63,9 @@ server_dir() { # user component
     echo "$STACK_DIR/$2"
   fi
 }
-PG_DATA=$(server_dir postgres postgres)
-PG_LOG=$(dirname "$PG_DATA")/postgres.log
+PG_HOME=$(server_dir postgres postgres)
+PG_DATA=$PG_HOME/data
+PG_LOG=$PG_HOME/postgres.log
 RABBITMQ_DIR=$(server_dir rabbitmq rabbitmq)
 
 log() { printf '%s\n' "stack: $*"; }
@@ -98,9 +100,9 @@ start_postgres() {
   prepare_dirs
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     mkdir -p "$PG_DATA"
-    local pwfile; pwfile=$(dirname "$PG_DATA")/.pgpass-init
+    local pwfile=$PG_HOME/.pgpass-init
     printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
-    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$(dirname "$PG_DATA")" "$PG_DATA" "$pwfile"; fi
+    if [ "$(id -u)" -eq 0 ]; then chown -R postgres: "$PG_HOME"; fi
     chmod 700 "$PG_DATA"
     as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --pwfile="$pwfile" \
       --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$LOG_DIR/initdb.log" 2>&1 \
@@ -173,6 +175,9 @@ rabbitmq_env() {
 start_rabbitmq() {
   prepare_dirs
   rabbitmq_env
+  # Erlang tools start their port mapper (epmd) when none runs; if that is
+  # us, `stop` ends it too.
+  epmd -names >/dev/null 2>&1 || touch "$PID_DIR/epmd.ours"
   if port_open "$AMQP_PORT" && rabbitmqctl -q -n "$RABBITMQ_NODE" status >/dev/null 2>&1; then
     log "rabbitmq already running on $AMQP_PORT"
     return
@@ -187,6 +192,7 @@ prometheus.tcp.ip = 127.0.0.1
 prometheus.tcp.port = $RABBITMQ_PROMETHEUS_PORT
 CONF
   if [ "$(id -u)" -eq 0 ]; then chown -R rabbitmq: "$RABBITMQ_DIR"; fi
+
   ln -sfn "$RABBITMQ_DIR/log" "$LOG_DIR/rabbitmq" 2>/dev/null || true
   rabbitmq-server -detached >/dev/null 2>&1 || die "rabbitmq failed to start: see $RABBITMQ_DIR/log"
   wait_port "$AMQP_PORT" 60 rabbitmq
@@ -198,6 +204,10 @@ stop_rabbitmq() {
   if rabbitmqctl -q -n "$RABBITMQ_NODE" status >/dev/null 2>&1; then
     rabbitmqctl -q -n "$RABBITMQ_NODE" stop >/dev/null 2>&1 || true
     log "rabbitmq stopped"
+  fi
+  if [ -f "$PID_DIR/epmd.ours" ]; then
+    epmd -kill >/dev/null 2>&1 || true
+    rm -f "$PID_DIR/epmd.ours"
   fi
 }
 

@@ -11,6 +11,8 @@
 #include "random.h"
 #include "server.h"
 
+#define MAX_INJECTED_LATENCY_MS 60000
+
 static metrics_family_t *request_duration, *active_requests;
 
 void http_metrics_register(void)
@@ -221,12 +223,20 @@ void http_respond_json(http_request_t *r, int status, json_t *body)
     send_response(r, status, "application/json", h2o_iovec_init(text, size));
 }
 
+/* A JSON string of `text`; jansson refuses invalid UTF-8 (which a message
+ * quoting client input can contain), so that becomes a placeholder. */
+static json_t *utf8_string(const char *text)
+{
+    json_t *value = json_string(text);
+    return value != NULL ? value : json_string("(text with invalid UTF-8 omitted)");
+}
+
 static void respond_error_object(http_request_t *r, int status, const char *code, const char *message,
                                  const char *field)
 {
-    json_t *error = json_pack("{s:s,s:s}", "code", code, "message", message);
+    json_t *error = json_pack("{s:s,s:o}", "code", code, "message", utf8_string(message));
     if (field != NULL && field[0] != '\0')
-        json_object_set_new(error, "field", json_string(field));
+        json_object_set_new(error, "field", utf8_string(field));
     http_respond_json(r, status, json_pack("{s:o}", "error", error));
 }
 
@@ -242,7 +252,7 @@ void http_respond_error(http_request_t *r, int status, const char *code, const c
 
 void http_respond_error_details(http_request_t *r, int status, const char *code, const char *message, json_t *details)
 {
-    json_t *error = json_pack("{s:s,s:s}", "code", code, "message", message);
+    json_t *error = json_pack("{s:s,s:o}", "code", code, "message", utf8_string(message));
     json_object_update_missing(error, details);
     json_decref(details);
     http_respond_json(r, status, json_pack("{s:o}", "error", error));
@@ -399,7 +409,9 @@ static bool apply_faults(http_request_t *r)
     }
     double latency_ms = faults_own(r->worker, "latency_ms");
     if (latency_ms >= 1) {
-        loop_timer_start(&r->delay, (uint64_t)latency_ms, on_delay_elapsed, http_request_hold(r));
+        /* capped: a typo must not park requests for days */
+        uint64_t delay = latency_ms < MAX_INJECTED_LATENCY_MS ? (uint64_t)latency_ms : MAX_INJECTED_LATENCY_MS;
+        loop_timer_start(&r->delay, delay, on_delay_elapsed, http_request_hold(r));
         return true;
     }
     return false;

@@ -55,13 +55,38 @@ static void put_str(line_t *line, const char *s)
     put(line, s, strlen(s));
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_length(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((len == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (len == 4 && s[0] == 0xf0 && s[1] < 0x90) ||
+        (len == 4 && s[0] == 0xf4 && s[1] > 0x8f) || (len == 3 && s[0] == 0xed && s[1] > 0x9f))
+        return 0; /* overlong, beyond U+10FFFF, or a surrogate */
+    return len;
+}
+
+/* Writes s as a JSON string: escapes what JSON requires and replaces bytes
+ * that are not valid UTF-8 (a raw path, a header) with U+FFFD. */
 static void put_escaped(line_t *line, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     put(line, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
+        if (c >= 0x80) {
+            size_t len = utf8_length((const unsigned char *)s + i, n - i);
+            if (len == 0) {
+                put(line, "\\ufffd", 6);
+            } else {
+                put(line, s + i, len);
+                i += len - 1;
+            }
+        } else if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             put(line, esc, 2);
         } else if (c == '\n') {

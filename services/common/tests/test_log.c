@@ -60,6 +60,16 @@ static void test_hostile_values_are_escaped(void **state)
     json_decref(line);
 }
 
+static void test_invalid_utf8_is_replaced(void **state)
+{
+    (void)state;
+    const log_field_t fields[] = {LOG_STRING("path", "/caf\xc3\xa9/\xff\xfe/\xe2\x82"), LOG_STRING("ok", "\xe2\x82\xac")};
+    json_t *line = format_line(NULL, "utf8", fields, 2, 16384);
+    assert_string_equal(json_string_value(json_object_get(line, "path")), "/caf\xc3\xa9/\xef\xbf\xbd\xef\xbf\xbd/\xef\xbf\xbd\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(line, "ok")), "\xe2\x82\xac");
+    json_decref(line);
+}
+
 static void test_oversized_line_is_truncated_but_valid(void **state)
 {
     (void)state;
@@ -89,6 +99,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_has_design_fields),
         cmocka_unit_test(test_hostile_values_are_escaped),
+        cmocka_unit_test(test_invalid_utf8_is_replaced),
         cmocka_unit_test(test_oversized_line_is_truncated_but_valid),
         cmocka_unit_test(test_level_names),
     };

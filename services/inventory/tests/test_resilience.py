@@ -80,3 +80,46 @@ def test_slow_query_does_not_block_other_requests(inventory, product):
         thread.join(10)
     assert slow["response"].status == 200
     assert slow["seconds"] >= 2.0
+
+
+def test_query_timeout_answers_503_and_the_pool_recovers(product):
+    from oms_test import Service
+    service = Service("inventory", PG_QUERY_TIMEOUT_MS=500).start()
+    try:
+        sku = product(stock=3)
+        service.set_faults({"inventory.slow_db_ms": 3000})
+        time.sleep(1.2)
+        started = time.monotonic()
+        res = service.get("/api/inventory/products?limit=5&offset=11")
+        elapsed = time.monotonic() - started
+        assert res.status == 503 and res.error_code() == "dependency_unavailable"
+        assert elapsed < 2.5, f"the timeout took {elapsed:.2f}s"
+        service.set_faults({"inventory.slow_db_ms": None})
+        time.sleep(1.2)
+        # the timed-out connections were replaced: queries work again
+        wait_until(lambda: service.get(f"/api/inventory/products/{sku}").status == 200, timeout=5,
+                   what="queries after a timeout")
+        assert service.get("/api/inventory/products?limit=5&offset=11").status == 200
+        assert any(line["msg"] == "postgres query timed out" for line in service.log_lines())
+    finally:
+        service.set_faults({"inventory.slow_db_ms": None})
+        assert service.stop() == 0
+
+
+def test_a_hung_redis_times_out_and_reads_fall_back(product):
+    from oms_test import Service, redis_cli
+    service = Service("inventory", REDIS_TIMEOUT_MS=300).start()
+    try:
+        sku = product(stock=8)
+        service.get(f"/api/inventory/products/{sku}")  # cached now: the read needs Redis
+        assert redis_cli("CLIENT", "PAUSE", "2000", "ALL") == "OK"  # Redis stops answering for 2 s
+        started = time.monotonic()
+        res = service.get(f"/api/inventory/products/{sku}")
+        elapsed = time.monotonic() - started
+        assert res.status == 200 and res.json["stock"] == 8
+        assert elapsed < 1.5, f"a hung Redis held the read for {elapsed:.2f}s"
+        wait_until(lambda: all(service.get("/health/ready").status == 200 for _ in range(10)), timeout=10,
+                   what="redis reconnect")
+        assert "redis command timed out" in service.read_log()
+    finally:
+        assert service.stop() == 0
