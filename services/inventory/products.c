@@ -235,20 +235,30 @@ static void on_product_written(void *data, const pg_reply_t *reply)
                                          (size_t)PQgetlength(reply->result, 0, 0));
 }
 
-void products_handle_create(http_request_t *r)
+/* The admin check and body validation both writes start with. Returns the
+ * parsed body (its strings back `f`), or NULL after answering 4xx. */
+static json_t *read_admin_product_body(http_request_t *r, bool creating, product_fields_t *f)
 {
     if (!http_require_admin(r))
-        return;
+        return NULL;
     json_t *body = http_read_json_body(r);
     if (body == NULL)
-        return;
-    product_fields_t f;
+        return NULL;
     json_field_error_t error;
-    if (read_product_fields(body, true, &f, &error) != 0) {
+    if (read_product_fields(body, creating, f, &error) != 0) {
         json_decref(body);
         http_respond_field_error(r, &error);
-        return;
+        return NULL;
     }
+    return body;
+}
+
+void products_handle_create(http_request_t *r)
+{
+    product_fields_t f;
+    json_t *body = read_admin_product_body(r, true, &f);
+    if (body == NULL)
+        return;
     /* libpq copies the parameters, so body may go once pg_query returns. */
     r->state = h2o_strdup(&r->req->pool, f.sku, SIZE_MAX).base;
     const char *params[] = {f.sku,
@@ -265,21 +275,11 @@ void products_handle_create(http_request_t *r)
 
 void products_handle_update(http_request_t *r)
 {
-    if (!http_require_admin(r))
-        return;
     const char *sku = sku_param(r);
-    if (sku == NULL)
-        return;
-    json_t *body = http_read_json_body(r);
+    product_fields_t f;
+    json_t *body = sku != NULL ? read_admin_product_body(r, false, &f) : NULL;
     if (body == NULL)
         return;
-    product_fields_t f;
-    json_field_error_t error;
-    if (read_product_fields(body, false, &f, &error) != 0) {
-        json_decref(body);
-        http_respond_field_error(r, &error);
-        return;
-    }
     r->state = (void *)sku;
     const char *params[] = {sku,
                             f.name,

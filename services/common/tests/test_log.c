@@ -63,9 +63,11 @@ static void test_hostile_values_are_escaped(void **state)
 static void test_invalid_utf8_is_replaced(void **state)
 {
     (void)state;
-    const log_field_t fields[] = {LOG_STRING("path", "/caf\xc3\xa9/\xff\xfe/\xe2\x82"), LOG_STRING("ok", "\xe2\x82\xac")};
+    const log_field_t fields[] = {LOG_STRING("path", "/caf\xc3\xa9/\xff\xfe/\xe2\x82"),
+                                  LOG_STRING("ok", "\xe2\x82\xac")};
     json_t *line = format_line(NULL, "utf8", fields, 2, 16384);
-    assert_string_equal(json_string_value(json_object_get(line, "path")), "/caf\xc3\xa9/\xef\xbf\xbd\xef\xbf\xbd/\xef\xbf\xbd\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(line, "path")),
+                        "/caf\xc3\xa9/\xef\xbf\xbd\xef\xbf\xbd/\xef\xbf\xbd\xef\xbf\xbd");
     assert_string_equal(json_string_value(json_object_get(line, "ok")), "\xe2\x82\xac");
     json_decref(line);
 }

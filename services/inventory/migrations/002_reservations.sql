@@ -10,9 +10,9 @@
 -- Every function returns (outcome, body): `outcome` tells the service which
 -- HTTP status to answer, `body` is the JSON document to send.
 
--- Gives the units of a held reservation back to stock and marks it
--- `new_status` ('released' or 'expired'). Returns the SKUs touched.
-CREATE FUNCTION inventory.return_stock(p_id uuid, p_new_status text) RETURNS text[]
+-- Takes a reservation's units out of `reserved`: back into `stock` (release,
+-- expiry) or gone for good (commit). Returns the SKUs touched.
+CREATE FUNCTION inventory.settle_items(p_id uuid, p_back_to_stock boolean) RETURNS text[]
 LANGUAGE plpgsql AS $$
 DECLARE
     skus text[];
@@ -22,11 +22,25 @@ BEGIN
       FROM inventory.reservation_items i WHERE i.reservation_id = p_id;
     PERFORM 1 FROM inventory.products p WHERE p.sku = ANY (skus) ORDER BY p.sku FOR NO KEY UPDATE;
     UPDATE inventory.products p
-       SET stock = p.stock + x.qty, reserved = p.reserved - x.qty, updated_at = now()
+       SET stock = p.stock + CASE WHEN p_back_to_stock THEN x.qty ELSE 0 END,
+           reserved = p.reserved - x.qty,
+           updated_at = now()
       FROM unnest(skus, qtys) AS x(sku, qty)
      WHERE p.sku = x.sku;
-    UPDATE inventory.reservations SET status = p_new_status, updated_at = now() WHERE id = p_id;
     RETURN coalesce(skus, '{}');
+END
+$$;
+
+-- Gives the units of a held reservation back to stock and marks it
+-- `new_status` ('released' or 'expired'). Returns the SKUs touched.
+CREATE FUNCTION inventory.return_stock(p_id uuid, p_new_status text) RETURNS text[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    skus text[];
+BEGIN
+    skus := inventory.settle_items(p_id, true);
+    UPDATE inventory.reservations SET status = p_new_status, updated_at = now() WHERE id = p_id;
+    RETURN skus;
 END
 $$;
 
@@ -103,8 +117,6 @@ CREATE FUNCTION inventory.commit_reservation(p_id uuid, OUT outcome text, OUT bo
 LANGUAGE plpgsql AS $$
 DECLARE
     r inventory.reservations;
-    skus text[];
-    qtys integer[];
 BEGIN
     SELECT * INTO r FROM inventory.reservations WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -117,13 +129,7 @@ BEGIN
         SELECT * INTO r FROM inventory.reservations WHERE id = p_id;
     END IF;
     IF r.status = 'held' THEN
-        SELECT array_agg(i.sku ORDER BY i.sku), array_agg(i.qty ORDER BY i.sku) INTO skus, qtys
-          FROM inventory.reservation_items i WHERE i.reservation_id = r.id;
-        PERFORM 1 FROM inventory.products p WHERE p.sku = ANY (skus) ORDER BY p.sku FOR NO KEY UPDATE;
-        UPDATE inventory.products p
-           SET reserved = p.reserved - x.qty, updated_at = now()
-          FROM unnest(skus, qtys) AS x(sku, qty)
-         WHERE p.sku = x.sku;
+        PERFORM inventory.settle_items(r.id, false);
         UPDATE inventory.reservations SET status = 'committed', updated_at = now() WHERE id = r.id
         RETURNING * INTO r;
         outcome := 'committed';
