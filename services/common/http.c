@@ -58,12 +58,12 @@ static const char *reason_phrase(int status)
 
 /* Records the request's metrics and access log line; runs once per request,
  * when it is answered or when the client leaves first (status 499). */
-static void record(http_request_t *r, int status, h2o_iovec_t method, h2o_iovec_t path)
+static void record(http_request_t *r, int status, h2o_iovec_t path)
 {
     double seconds = (double)(loop_now_ns() - r->started_ns) / 1e9;
     char status_text[8];
     snprintf(status_text, sizeof(status_text), "%d", status);
-    const char *method_name = method_label(method);
+    const char *method_name = r->method;
     metrics_histogram_observe(request_duration, (const char *const[]){method_name, r->route, status_text}, seconds);
     metrics_gauge_add(active_requests, NULL, -1);
     r->worker->active_requests--;
@@ -78,7 +78,8 @@ static void on_request_disposed(void *sentinel)
     if (!r->responded) {
         r->responded = true;
         loop_timer_stop(&r->delay);
-        record(r, 499, r->req->method, h2o_iovec_init(r->req->path_normalized.base, r->req->path_normalized.len));
+        /* the request's buffers may already be gone: no path in this line */
+        record(r, 499, h2o_iovec_init("", 0));
     }
     r->req = NULL;
     h2o_mem_release_shared(r);
@@ -191,7 +192,7 @@ static void send_response(http_request_t *r, int status, const char *content_typ
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("traceparent"), 0, NULL, traceparent,
                           TRACE_TRACEPARENT_LEN);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
-    record(r, status, req->method, h2o_iovec_init(req->path_normalized.base, req->path_normalized.len));
+    record(r, status, req->path_normalized);
     static h2o_generator_t generator = {NULL, NULL};
     h2o_start_response(req, &generator);
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
@@ -425,6 +426,7 @@ int http_dispatch(server_worker_t *worker, const router_t *router, h2o_req_t *re
     r->worker = worker;
     r->started_ns = loop_now_ns();
     r->route = "unmatched";
+    r->method = method_label(req->method);
     http_request_t **sentinel = h2o_mem_alloc_shared(&req->pool, sizeof(*sentinel), on_request_disposed);
     *sentinel = r;
 

@@ -30,7 +30,8 @@ typedef struct http_request {
     h2o_req_t *req;               /* NULL once h2o has disposed of the request */
     struct server_worker *worker; /* the thread this request runs on */
     router_match_t match;
-    const char *route; /* the matched template, for metrics and logs */
+    const char *route;  /* the matched template, for metrics and logs */
+    const char *method; /* GET, POST, ... or _OTHER: bounded, for metrics */
     trace_context_t trace;
     uint64_t started_ns;
     bool responded;
