@@ -129,7 +129,7 @@ def test_faults_merge_and_clear(inventory):
 
 def test_error_rate_fault(inventory):
     inventory.set_faults({"inventory.error_rate": 1})
-    time.sleep(1.2)
+    time.sleep(1.5)
     res = inventory.get("/api/inventory/products/ELEC-SPKR-002")
     assert res.status == 500 and res.error_code() == "fault_injected"
     assert inventory.get("/health/ready").status == 200  # only business routes fail
@@ -138,14 +138,14 @@ def test_error_rate_fault(inventory):
     assert any(line["msg"] == "fault active" and line.get("fault") == "inventory.error_rate"
                for line in inventory.log_lines())
     inventory.set_faults({"inventory.error_rate": None})
-    time.sleep(1.2)
+    time.sleep(1.5)
     assert inventory.get("/api/inventory/products/ELEC-SPKR-002").status == 200
     assert 'oms_fault_active{fault="inventory.error_rate"} 0' in inventory.get("/metrics").body
 
 
 def test_latency_fault(inventory):
     inventory.set_faults({"inventory.latency_ms": 400})
-    time.sleep(1.2)
+    time.sleep(1.5)
     started = time.monotonic()
     assert inventory.get("/api/inventory/products/ELEC-SPKR-002").status == 200
     assert time.monotonic() - started >= 0.4
@@ -170,7 +170,7 @@ def test_bad_configuration_stops_startup_naming_the_variable(env, variable):
 def test_graceful_shutdown_finishes_in_flight_requests():
     service = Service("inventory", SHUTDOWN_TIMEOUT_MS=10000).start()
     service.set_faults({"inventory.latency_ms": 1500})
-    time.sleep(1.2)
+    time.sleep(1.5)
     results = []
     worker = threading.Thread(target=lambda: results.append(service.get("/api/inventory/products/ELEC-SPKR-002")))
     worker.start()

@@ -186,5 +186,5 @@ def test_cache_failure_fault_bypasses_redis(inventory, product):
     redis_cli("SET", key, redis_cli("GET", key).replace('"stock": 10', '"stock": 555'))
     inventory.set_faults({"inventory.cache_failure": True})
     import time
-    time.sleep(1.2)  # every worker re-reads the flags within a second
+    time.sleep(1.5)  # every worker re-reads the flags within a second
     assert inventory.get(f"/api/inventory/products/{sku}").json["stock"] == 10
