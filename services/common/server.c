@@ -57,7 +57,20 @@ void server_config_load(server_config_t *config, const char *service, int defaul
         config_error(errors, "LISTEN_ADDRESS", "'%s' is not an IPv4 address", config->listen_address);
     config->port = (int)config_long(errors, "PORT", default_port, 1, 65535);
     config->threads = (int)config_long(errors, "THREADS", cores > 0 ? cores : 1, 1, 64);
-    config->database_url = config_string_checked(errors, "DATABASE_URL", default_database_url, 1, 1024);
+    /* DATABASE_URL, or else libpq's own PG* variables when any is set. */
+    bool libpq_env = getenv("PGHOST") != NULL || getenv("PGDATABASE") != NULL || getenv("PGUSER") != NULL;
+    config->database_url =
+        config_string_checked(errors, "DATABASE_URL", libpq_env ? "" : default_database_url, 0, 1024);
+    char *parse_error = NULL;
+    PQconninfoOption *options = PQconninfoParse(config->database_url, &parse_error);
+    if (options == NULL) {
+        char *end = parse_error != NULL ? parse_error + strlen(parse_error) : NULL;
+        while (end != NULL && end > parse_error && (end[-1] == '\n' || end[-1] == ' '))
+            *--end = '\0';
+        config_error(errors, "DATABASE_URL", "%s", parse_error != NULL ? parse_error : "cannot be parsed");
+    }
+    PQconninfoFree(options);
+    PQfreemem(parse_error);
     char reason[128];
     const char *redis_url = config_string("REDIS_URL", "redis://127.0.0.1:6379/0");
     if (redis_parse_url(redis_url, &config->redis, reason, sizeof(reason)) != 0)

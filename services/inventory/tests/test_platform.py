@@ -157,6 +157,8 @@ def test_latency_fault(inventory):
     ({"REDIS_URL": "http://localhost"}, "REDIS_URL"), ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
     ({"ADMIN_TOKEN": "short"}, "ADMIN_TOKEN"), ({"RESERVATION_TTL_SECONDS": "-1"}, "RESERVATION_TTL_SECONDS"),
     ({"LISTEN_ADDRESS": "localhost:80"}, "LISTEN_ADDRESS"),
+    ({"DATABASE_URL": "postgresql://u@h:5432/db?nonsense_option=1"}, "DATABASE_URL"),
+    ({"DATABASE_URL": "host=127.0.0.1 port"}, "DATABASE_URL"),
 ])
 def test_bad_configuration_stops_startup_naming_the_variable(env, variable):
     full_env = dict(os.environ, **env)
