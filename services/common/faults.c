@@ -258,7 +258,7 @@ void faults_handle_put(http_request_t *r)
         double number;
         fault_number(value, &number);
         char text[32];
-        snprintf(text, sizeof(text), "%.17g", number);
+        snprintf(text, sizeof(text), "%.15g", number);
         const char *set[] = {"HSET", FAULTS_REDIS_KEY, name, text};
         const char *clear[] = {"HDEL", FAULTS_REDIS_KEY, name};
         if (number != 0)

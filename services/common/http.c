@@ -2,6 +2,8 @@
  * and JSON responses. */
 #include "http.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,8 +70,8 @@ static void record(http_request_t *r, int status, h2o_iovec_t path)
     metrics_gauge_add(active_requests, NULL, -1);
     r->worker->active_requests--;
     log_at(status >= 500 ? LOG_ERROR : LOG_INFO, &r->trace, "request", LOG_STRING("method", method_name),
-           LOG_STRING("route", r->route), LOG_STRING_N("path", path.base, path.len), LOG_INT("status", status),
-           LOG_DOUBLE("duration_ms", seconds * 1000));
+           LOG_STRING("route", r->route), LOG_STRING_N("path", path.base, path.len), LOG_STRING("client", r->client),
+           LOG_INT("status", status), LOG_DOUBLE("duration_ms", seconds * 1000));
 }
 
 static void on_request_disposed(void *sentinel)
@@ -217,9 +219,11 @@ void http_respond_json(http_request_t *r, int status, json_t *body)
         json_decref(body);
         return;
     }
-    size_t size = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    /* 15 significant digits: 0.05 stays 0.05, not 0.050000000000000003 */
+    const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(15);
+    size_t size = json_dumpb(body, NULL, 0, flags);
     char *text = h2o_mem_alloc_pool(&r->req->pool, size + 1);
-    json_dumpb(body, text, size, JSON_COMPACT);
+    json_dumpb(body, text, size, flags);
     json_decref(body);
     send_response(r, status, "application/json", h2o_iovec_init(text, size));
 }
@@ -382,6 +386,34 @@ void http_register_error_filter(h2o_pathconf_t *pathconf)
     filter->on_setup_ostream = on_setup_error_stream;
 }
 
+/* The client's address for logs. Behind the gateway the peer is the
+ * gateway, so the first X-Forwarded-For hop wins when it looks like an
+ * address (it is client-supplied: only address characters are kept). */
+static void find_client(http_request_t *r)
+{
+    size_t len;
+    const char *forwarded = http_header(r, "x-forwarded-for", &len);
+    if (forwarded != NULL) {
+        size_t n = 0;
+        while (n < len && n + 1 < sizeof(r->client) && strchr("0123456789abcdefABCDEF.:", forwarded[n]) != NULL)
+            n++;
+        if (n > 0 && (n == len || forwarded[n] == ',' || forwarded[n] == ' ')) {
+            memcpy(r->client, forwarded, n);
+            r->client[n] = '\0';
+            return;
+        }
+    }
+    struct sockaddr_storage peer;
+    socklen_t peer_len = r->req->conn->callbacks->get_peername(r->req->conn, (struct sockaddr *)&peer);
+    const void *address = NULL;
+    if (peer_len > 0 && peer.ss_family == AF_INET)
+        address = &((struct sockaddr_in *)&peer)->sin_addr;
+    else if (peer_len > 0 && peer.ss_family == AF_INET6)
+        address = &((struct sockaddr_in6 *)&peer)->sin6_addr;
+    if (address == NULL || inet_ntop(peer.ss_family, address, r->client, sizeof(r->client)) == NULL)
+        r->client[0] = '\0';
+}
+
 /* --- dispatch ------------------------------------------------------------ */
 
 static void run_handler(http_request_t *r)
@@ -433,6 +465,7 @@ int http_dispatch(server_worker_t *worker, const router_t *router, h2o_req_t *re
     size_t len;
     const char *traceparent = http_header(r, "traceparent", &len);
     trace_start_server_span(&r->trace, traceparent, traceparent != NULL ? len : 0);
+    find_client(r);
     worker->active_requests++;
     metrics_gauge_add(active_requests, NULL, 1);
 

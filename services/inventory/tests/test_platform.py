@@ -47,6 +47,7 @@ def test_traceparent_is_continued(inventory):
     assert line["method"] == "GET" and line["status"] == 200
     assert isinstance(line["duration_ms"], (int, float))
     assert line["service"] == "inventory" and line["level"] == "info"
+    assert line["client"] == "127.0.0.1"
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", line["ts"])
 
 
@@ -59,6 +60,13 @@ def test_bad_traceparent_starts_a_new_trace(inventory, bad):
     out = res.headers["traceparent"]
     assert TRACEPARENT.match(out)
     assert out.split("-")[1] not in bad.lower()
+
+
+def test_access_log_names_the_forwarded_client(inventory):
+    inventory.get("/health/live", headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})
+    inventory.get("/health/live", headers={"X-Forwarded-For": "<script>"})
+    clients = [l["client"] for l in inventory.log_lines() if l["msg"] == "request" and l["route"] == "/health/live"]
+    assert clients[-2:] == ["203.0.113.7", "127.0.0.1"]  # junk is ignored, the peer is used
 
 
 def test_every_log_line_is_json_with_design_fields(inventory):
@@ -205,3 +213,22 @@ def test_hostile_paths_get_well_formed_errors(inventory):
     assert inventory.get("/health/live").status == 200
     for line in inventory.log_lines():  # every line still parses (log_lines() loads each)
         assert "msg" in line
+
+
+def test_faults_script(inventory):
+    import json
+    from oms_test import ADMIN_TOKEN, ROOT
+    env = dict(os.environ, FAULTS_URL=f"http://127.0.0.1:{inventory.port}", ADMIN_TOKEN=ADMIN_TOKEN)
+    script = os.path.join(ROOT, "scripts", "faults.sh")
+
+    def run(*args):
+        return subprocess.run([script, *args], env=env, capture_output=True, text=True, timeout=10)
+
+    out = run("set", "inventory.latency_ms=5", "inventory.error_rate=0.05")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"inventory.latency_ms": 5, "inventory.error_rate": 0.05}
+    assert json.loads(run("clear", "inventory.latency_ms").stdout) == {"inventory.error_rate": 0.05}
+    bad = run("set", "inventory.latency_ms=5;rm")
+    assert bad.returncode == 2 and "bad value" in bad.stderr
+    assert json.loads(run("list").stdout) == {"inventory.error_rate": 0.05}  # nothing sent for the bad one
+    assert json.loads(run("clear").stdout) == {}
