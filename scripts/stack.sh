@@ -162,6 +162,14 @@ stop_redis() {
 
 # --- RabbitMQ -------------------------------------------------------------------
 
+# Debian's rabbitmq-server/rabbitmqctl wrappers run the broker as the
+# rabbitmq user and accept only root; anyone else runs the real scripts.
+if [ "$(id -u)" -eq 0 ]; then
+  RABBITMQ_SERVER=rabbitmq-server RABBITMQCTL=rabbitmqctl
+else
+  RABBITMQ_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server RABBITMQCTL=/usr/lib/rabbitmq/bin/rabbitmqctl
+fi
+
 rabbitmq_env() {
   export RABBITMQ_NODENAME=$RABBITMQ_NODE
   export RABBITMQ_MNESIA_BASE=$RABBITMQ_DIR/mnesia
@@ -178,7 +186,7 @@ start_rabbitmq() {
   # Erlang tools start their port mapper (epmd) when none runs; if that is
   # us, `stop` ends it too.
   epmd -names >/dev/null 2>&1 || touch "$PID_DIR/epmd.ours"
-  if port_open "$AMQP_PORT" && rabbitmqctl -q -n "$RABBITMQ_NODE" status >/dev/null 2>&1; then
+  if port_open "$AMQP_PORT" && "$RABBITMQCTL" -q -n "$RABBITMQ_NODE" status >/dev/null 2>&1; then
     log "rabbitmq already running on $AMQP_PORT"
     return
   fi
@@ -194,15 +202,15 @@ CONF
   if [ "$(id -u)" -eq 0 ]; then chown -R rabbitmq: "$RABBITMQ_DIR"; fi
 
   ln -sfn "$RABBITMQ_DIR/log" "$LOG_DIR/rabbitmq" 2>/dev/null || true
-  rabbitmq-server -detached >/dev/null 2>&1 || die "rabbitmq failed to start: see $RABBITMQ_DIR/log"
+  "$RABBITMQ_SERVER" -detached >/dev/null 2>&1 || die "rabbitmq failed to start: see $RABBITMQ_DIR/log"
   wait_port "$AMQP_PORT" 60 rabbitmq
   log "rabbitmq started on 127.0.0.1:$AMQP_PORT (management :$RABBITMQ_MGMT_PORT, metrics :$RABBITMQ_PROMETHEUS_PORT)"
 }
 
 stop_rabbitmq() {
   rabbitmq_env
-  if rabbitmqctl -q -n "$RABBITMQ_NODE" status >/dev/null 2>&1; then
-    rabbitmqctl -q -n "$RABBITMQ_NODE" stop >/dev/null 2>&1 || true
+  if "$RABBITMQCTL" -q -n "$RABBITMQ_NODE" status >/dev/null 2>&1; then
+    "$RABBITMQCTL" -q -n "$RABBITMQ_NODE" stop >/dev/null 2>&1 || true
     log "rabbitmq stopped"
   fi
   if [ -f "$PID_DIR/epmd.ours" ]; then
@@ -252,7 +260,9 @@ start_gateway() {
     log "gateway already running on $GATEWAY_PORT"
     return
   fi
-  sed -e "s|@USER@|$(id -un)|" -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|" -e "s|@LOG_DIR@|$LOG_DIR|" \
+  local user_line=""
+  [ "$(id -u)" -eq 0 ] && user_line="user: root"
+  sed -e "s|@USER_LINE@|$user_line|" -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|" -e "s|@LOG_DIR@|$LOG_DIR|" \
       -e "s|@INVENTORY_PORT@|$INVENTORY_PORT|" infrastructure/h2o/h2o.conf.tmpl > "$STACK_DIR/h2o.conf"
   nohup h2o -m worker -c "$STACK_DIR/h2o.conf" >>"$LOG_DIR/gateway.log" 2>&1 &
   echo $! > "$PID_DIR/gateway.pid"
