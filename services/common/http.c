@@ -77,9 +77,13 @@ static void record(http_request_t *r, int status, h2o_iovec_t path)
 static void on_request_disposed(void *sentinel)
 {
     http_request_t *r = *(http_request_t **)sentinel;
+    if (loop_timer_is_active(&r->delay)) {
+        /* the injected delay will not run: drop the hold it had */
+        loop_timer_stop(&r->delay);
+        h2o_mem_release_shared(r);
+    }
     if (!r->responded) {
         r->responded = true;
-        loop_timer_stop(&r->delay);
         /* the request's buffers may already be gone: no path in this line */
         record(r, 499, h2o_iovec_init("", 0));
     }

@@ -232,3 +232,24 @@ def test_faults_script(inventory):
     assert bad.returncode == 2 and "bad value" in bad.stderr
     assert json.loads(run("list").stdout) == {"inventory.error_rate": 0.05}  # nothing sent for the bad one
     assert json.loads(run("clear").stdout) == {}
+
+
+def test_client_that_gives_up_is_logged_as_499(inventory):
+    """Over HTTP/2 h2o tells us when a client resets a stream; the request
+    is recorded with status 499 and its resources are released (the
+    session's leak-checked exit covers the latter)."""
+    inventory.set_faults({"inventory.latency_ms": 3000})
+    time.sleep(1.5)
+    run = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "--max-time", "0.5",
+                          f"http://127.0.0.1:{inventory.port}/api/inventory/products/ELEC-SPKR-002"],
+                         capture_output=True, timeout=10)
+    assert run.returncode == 28  # curl's "operation timed out"
+    inventory.set_faults({"inventory.latency_ms": None})
+    wait_until_logged = time.monotonic() + 3
+    while time.monotonic() < wait_until_logged:
+        gone = [l for l in inventory.log_lines() if l["msg"] == "request" and l["status"] == 499]
+        if gone:
+            break
+        time.sleep(0.1)
+    assert gone and gone[-1]["route"] == "/api/inventory/products/{sku}"
+    assert 'status_code="499"' in inventory.get("/metrics").body
