@@ -234,8 +234,9 @@ start_service() {
   [ -x "$BIN_DIR/$name" ] || die "$BIN_DIR/$name is missing (make build)"
   local role; role=$(service_role "$name")
   local password_var; password_var=$(echo "${role}_DB_PASSWORD" | tr '[:lower:]' '[:upper:]')
-  PORT=$port LISTEN_ADDRESS=127.0.0.1 \
-    DATABASE_URL="postgresql://$role:${!password_var:-$role-lab-password}@127.0.0.1:$PG_PORT/oms" \
+  # GNUTLS_NO_IMPLICIT_INIT: see .env.example (saves ~0.6 MB per service).
+  PORT=$port LISTEN_ADDRESS=127.0.0.1 GNUTLS_NO_IMPLICIT_INIT=1 \
+    DATABASE_URL="postgresql://$role:${!password_var:-$role-lab-password}@127.0.0.1:$PG_PORT/oms?gssencmode=disable" \
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
     nohup "$BIN_DIR/$name" >>"$LOG_DIR/$name.log" 2>&1 &
   echo $! > "$pidfile"

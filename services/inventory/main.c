@@ -50,8 +50,8 @@ int main(void)
 {
     config_errors_t errors = {0};
     server_config_t config;
-    server_config_load(&config, "inventory", 8002, "postgresql://inventory:inventory-lab-password@127.0.0.1:5432/oms",
-                       &errors);
+    server_config_load(&config, "inventory", 8002,
+                       "postgresql://inventory:inventory-lab-password@127.0.0.1:5432/oms?gssencmode=disable", &errors);
     inventory_config = (inventory_config_t){
         .reservation_ttl_seconds = (int)config_long(&errors, "RESERVATION_TTL_SECONDS", 900, 1, 86400),
         .expiry_sweep_ms = (uint64_t)config_long(&errors, "RESERVATION_SWEEP_INTERVAL_MS", 1000, 50, 600000),
