@@ -111,11 +111,6 @@ void *http_request_alloc(http_request_t *r, size_t size)
     return p;
 }
 
-double http_request_elapsed(const http_request_t *r)
-{
-    return (double)(loop_now_ns() - r->started_ns) / 1e9;
-}
-
 static int hex_digit(char c)
 {
     if (c >= '0' && c <= '9')

@@ -106,7 +106,4 @@ void http_respond_unavailable(http_request_t *r, const char *what, const char *r
  * 403 (wrong) itself and returns false when the caller is not an admin. */
 bool http_require_admin(http_request_t *r);
 
-/* Seconds since the request started (for handler-level logs). */
-double http_request_elapsed(const http_request_t *r);
-
 #endif
