@@ -70,6 +70,19 @@ void pg_metrics_register(void)
                                            metrics_duration_buckets, metrics_duration_bucket_count);
 }
 
+void pg_message_one_line(const char *message, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = message; *p != '\0' && n + 1 < size; p++) {
+        bool space = *p == '\n' || *p == '\t' || *p == ' ';
+        if (!space || (n > 0 && out[n - 1] != ' '))
+            out[n++] = space ? ' ' : *p;
+    }
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    out[n] = '\0';
+}
+
 static void on_socket_event(h2o_socket_t *sock, const char *err);
 static void on_writable(h2o_socket_t *sock, const char *err);
 static void start_connect(loop_timer_t *timer);
@@ -145,18 +158,8 @@ static void connection_fail(connection_t *conn, const char *reason)
     pg_pool_t *pool = conn->pool;
     query_t *q = conn->query;
     bool was_usable = conn->state == CONN_IDLE || conn->state == CONN_BUSY;
-    /* libpq messages span lines ("...\n\tIs the server running..."); logs
-     * and JSON want one line. */
     char message[256];
-    size_t n = 0;
-    for (const char *p = reason; *p != '\0' && n + 1 < sizeof(message); p++) {
-        bool space = *p == '\n' || *p == '\t' || *p == ' ';
-        if (!space || (n > 0 && message[n - 1] != ' '))
-            message[n++] = space ? ' ' : *p;
-    }
-    while (n > 0 && message[n - 1] == ' ')
-        n--;
-    message[n] = '\0';
+    pg_message_one_line(reason, message, sizeof(message));
     snprintf(pool->last_error, sizeof(pool->last_error), "%s", message);
 
     close_socket(conn);

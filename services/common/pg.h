@@ -53,6 +53,10 @@ typedef struct pg_pool_config {
 
 typedef struct pg_pool pg_pool_t;
 
+/* Copies a libpq message ("...\n\tIs the server running...") into `out` as
+ * one line: whitespace runs become one space, the trailing newline goes. */
+void pg_message_one_line(const char *message, char *out, size_t size);
+
 /* Declares the pool metrics (db_client_*); call once before threads start. */
 void pg_metrics_register(void);
 

@@ -64,10 +64,9 @@ void server_config_load(server_config_t *config, const char *service, int defaul
     char *parse_error = NULL;
     PQconninfoOption *options = PQconninfoParse(config->database_url, &parse_error);
     if (options == NULL) {
-        char *end = parse_error != NULL ? parse_error + strlen(parse_error) : NULL;
-        while (end != NULL && end > parse_error && (end[-1] == '\n' || end[-1] == ' '))
-            *--end = '\0';
-        config_error(errors, "DATABASE_URL", "%s", parse_error != NULL ? parse_error : "cannot be parsed");
+        char reason[200];
+        pg_message_one_line(parse_error != NULL ? parse_error : "cannot be parsed", reason, sizeof(reason));
+        config_error(errors, "DATABASE_URL", "%s", reason);
     }
     PQconninfoFree(options);
     PQfreemem(parse_error);
