@@ -150,15 +150,7 @@ start_redis() {
   log "redis started on 127.0.0.1:$REDIS_PORT"
 }
 
-stop_redis() {
-  if pid_alive "$PID_DIR/redis.pid"; then
-    local pid; pid=$(cat "$PID_DIR/redis.pid")
-    kill "$pid"
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    log "redis stopped"
-  fi
-  rm -f "$PID_DIR/redis.pid"
-}
+stop_redis() { stop_pidfile "$PID_DIR/redis.pid" redis; }
 
 # --- RabbitMQ -------------------------------------------------------------------
 

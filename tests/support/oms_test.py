@@ -62,6 +62,28 @@ def request(port, method, path, body=None, headers=None, raw=None, timeout=15):
         conn.close()
 
 
+def raw_request(port, data, timeout=5):
+    """Sends bytes as they are (for requests http.client refuses to build)
+    and returns (status, lower-cased head, body) once Content-Length bytes
+    of body arrived or the server closed the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        response = b""
+        while True:
+            head, sep, body = response.partition(b"\r\n\r\n")
+            if sep:
+                length = [int(l.split(b":")[1]) for l in head.lower().split(b"\r\n")
+                          if l.startswith(b"content-length:")]
+                if length and len(body) >= length[0]:
+                    break
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), head.lower(), body
+
+
 def admin_headers():
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -190,6 +212,13 @@ class Service:
 
     def post(self, path, body=None, headers=None, raw=None):
         return self.request("POST", path, body, headers, raw)
+
+    def wait_ready_everywhere(self, timeout=15):
+        """Waits until /health/ready answers 200 twenty times in a row: each
+        worker thread reconnects on its own backoff, and a request may land
+        on any of them."""
+        wait_until(lambda: all(self.get("/health/ready").status == 200 for _ in range(20)), timeout=timeout,
+                   what=f"{self.name} ready on every worker")
 
     def set_faults(self, faults):
         res = self.request("PUT", "/admin/faults", faults, admin_headers())

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from oms_test import Service, query
+from oms_test import Service, query, raw_request
 
 
 def order_id():
@@ -157,20 +157,11 @@ def test_oversized_body_is_refused(inventory):
     """A body over MAX_BODY_BYTES (1 MiB) is refused from its Content-Length,
     before it is read, with DESIGN's JSON error."""
     import json
-    import socket
     before_count = reservation_count()
-    with socket.create_connection(("127.0.0.1", inventory.port), timeout=5) as sock:
-        sock.sendall(b"POST /api/inventory/reservations HTTP/1.1\r\nHost: x\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 1048586\r\n\r\n{")
-        response = b""
-        while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            response += chunk
-    head, _, body = response.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 413")
-    assert b"content-type: application/json" in head.lower()
+    status, head, body = raw_request(inventory.port, b"POST /api/inventory/reservations HTTP/1.1\r\nHost: x\r\n"
+                                     b"Content-Type: application/json\r\nContent-Length: 1048586\r\n\r\n{")
+    assert status == 413
+    assert b"content-type: application/json" in head
     assert json.loads(body)["error"]["code"] == "payload_too_large"
     assert reservation_count() == before_count
 

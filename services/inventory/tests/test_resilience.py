@@ -27,9 +27,7 @@ def test_postgres_down_gives_fast_503_and_recovers_without_restart(inventory):
         assert res.status == 503
     finally:
         stack("start-postgres")
-    # each worker thread's pool reconnects on its own backoff (at most 2 s)
-    wait_until(lambda: all(inventory.get("/health/ready").status == 200 for _ in range(20)), timeout=10,
-               what="recovery on every worker")
+    inventory.wait_ready_everywhere(timeout=10)
     assert inventory.get("/api/inventory/products?limit=7&offset=3&category=books").status == 200
 
 
@@ -50,9 +48,7 @@ def test_redis_down_still_serves_from_postgres(inventory, product):
         assert inventory.get(f"/api/inventory/products/{sku}").json["stock"] == 3
     finally:
         stack("start-redis")
-    # every worker thread reconnects on its own backoff: wait until all do
-    wait_until(lambda: all(inventory.get("/health/ready").status == 200 for _ in range(20)), timeout=15,
-               what="redis recovery on every worker")
+    inventory.wait_ready_everywhere()
 
 
 def test_slow_query_does_not_block_other_requests(inventory, product):
@@ -120,8 +116,7 @@ def test_a_hung_redis_times_out_and_reads_fall_back(product):
         elapsed = time.monotonic() - started
         assert res.status == 200 and res.json["stock"] == 8
         assert elapsed < 1.5, f"a hung Redis held the read for {elapsed:.2f}s"
-        wait_until(lambda: all(service.get("/health/ready").status == 200 for _ in range(10)), timeout=10,
-                   what="redis reconnect")
+        service.wait_ready_everywhere()
         assert "redis command timed out" in service.read_log()
     finally:
         assert service.stop() == 0
