@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -202,11 +203,15 @@ static void read_faults(http_request_t *r, faults_update_t *update)
     redis_command_argv(r->worker->redis, on_faults_read, update, 2, argv, NULL);
 }
 
+static void get_faults(http_request_t *r, const auth_claims_t *who)
+{
+    (void)who;
+    read_faults(r, new_update(r));
+}
+
 void faults_handle_get(http_request_t *r)
 {
-    if (!http_require_admin(r))
-        return;
-    read_faults(r, new_update(r));
+    auth_require(r, AUTH_ROLE_ADMIN, get_faults);
 }
 
 /* Turns one JSON value into the number stored in Redis, 0 meaning "clear".
@@ -224,10 +229,8 @@ static int fault_number(const json_t *value, double *out)
     return isfinite(*out) && *out >= 0 && *out <= FAULT_VALUE_MAX ? 0 : -1;
 }
 
-void faults_handle_put(http_request_t *r)
+static void put_faults(http_request_t *r, const auth_claims_t *who)
 {
-    if (!http_require_admin(r))
-        return;
     json_t *body = http_read_json_body(r);
     if (body == NULL)
         return;
@@ -265,9 +268,15 @@ void faults_handle_put(http_request_t *r)
             redis_command_argv(r->worker->redis, on_faults_written, update, 4, set, NULL);
         else
             redis_command_argv(r->worker->redis, on_faults_written, update, 3, clear, NULL);
-        log_info(&r->trace, "fault flag set", LOG_STRING("fault", name), LOG_DOUBLE("value", number));
+        log_info(&r->trace, "fault flag set", LOG_STRING("fault", name), LOG_DOUBLE("value", number),
+                 LOG_STRING("by", who->sub));
     }
     json_decref(body);
     /* Redis answers in order: this read sees every write above. */
     read_faults(r, update);
+}
+
+void faults_handle_put(http_request_t *r)
+{
+    auth_require(r, AUTH_ROLE_ADMIN, put_faults);
 }

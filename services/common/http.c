@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "client_address.h"
 #include "log.h"
 #include "metrics.h"
 #include "random.h"
@@ -302,33 +303,6 @@ json_t *http_read_json_body(http_request_t *r)
     return body;
 }
 
-/* Compares in time independent of where the strings first differ. */
-static bool equal_constant_time(const char *a, size_t a_len, const char *b, size_t b_len)
-{
-    unsigned char diff = a_len != b_len;
-    for (size_t i = 0; i < a_len && i < b_len; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    return diff == 0;
-}
-
-bool http_require_admin(http_request_t *r)
-{
-    size_t len;
-    const char *auth = http_header(r, "authorization", &len);
-    if (auth == NULL || len < 7 || strncasecmp(auth, "Bearer ", 7) != 0) {
-        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
-        http_respond_error(r, 401, "unauthorized", "an admin bearer token is required");
-        return false;
-    }
-    const char *token = server_config()->admin_token;
-    if (!equal_constant_time(auth + 7, len - 7, token, strlen(token))) {
-        log_warn(&r->trace, "admin token rejected", LOG_STRING("route", r->route));
-        http_respond_error(r, 403, "forbidden", "the token does not grant admin access");
-        return false;
-    }
-    return true;
-}
-
 /* --- h2o's own errors as JSON ----------------------------------------------- */
 
 /* h2o answers some errors before any handler runs (an oversized or broken
@@ -385,23 +359,11 @@ void http_register_error_filter(h2o_pathconf_t *pathconf)
     filter->on_setup_ostream = on_setup_error_stream;
 }
 
-/* The client's address for logs. Behind the gateway the peer is the
- * gateway, so the first X-Forwarded-For hop wins when it looks like an
- * address (it is client-supplied: only address characters are kept). */
+/* The client's address for logs and per-client limits: the peer, or
+ * behind a trusted proxy the client it forwarded for (client_address.h). */
 static void find_client(http_request_t *r)
 {
-    size_t len;
-    const char *forwarded = http_header(r, "x-forwarded-for", &len);
-    if (forwarded != NULL) {
-        size_t n = 0;
-        while (n < len && n + 1 < sizeof(r->client) && strchr("0123456789abcdefABCDEF.:", forwarded[n]) != NULL)
-            n++;
-        if (n > 0 && (n == len || forwarded[n] == ',' || forwarded[n] == ' ')) {
-            memcpy(r->client, forwarded, n);
-            r->client[n] = '\0';
-            return;
-        }
-    }
+    char peer_text[CLIENT_ADDRESS_TEXT_MAX] = "";
     struct sockaddr_storage peer;
     socklen_t peer_len = r->req->conn->callbacks->get_peername(r->req->conn, (struct sockaddr *)&peer);
     const void *address = NULL;
@@ -409,8 +371,11 @@ static void find_client(http_request_t *r)
         address = &((struct sockaddr_in *)&peer)->sin_addr;
     else if (peer_len > 0 && peer.ss_family == AF_INET6)
         address = &((struct sockaddr_in6 *)&peer)->sin6_addr;
-    if (address == NULL || inet_ntop(peer.ss_family, address, r->client, sizeof(r->client)) == NULL)
-        r->client[0] = '\0';
+    if (address == NULL || inet_ntop(peer.ss_family, address, peer_text, sizeof(peer_text)) == NULL)
+        peer_text[0] = '\0';
+    size_t len = 0;
+    const char *forwarded = http_header(r, "x-forwarded-for", &len);
+    client_address_resolve(&server_config()->trusted_proxies, peer_text, forwarded, len, r->client);
 }
 
 /* --- dispatch ------------------------------------------------------------ */

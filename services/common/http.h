@@ -102,8 +102,4 @@ void http_respond_field_error(http_request_t *r, const json_field_error_t *error
 /* Answers 503 for a dependency that did not answer (`what` names it). */
 void http_respond_unavailable(http_request_t *r, const char *what, const char *reason);
 
-/* Checks `Authorization: Bearer <ADMIN_TOKEN>`. Answers 401 (missing) or
- * 403 (wrong) itself and returns false when the caller is not an admin. */
-bool http_require_admin(http_request_t *r);
-
 #endif

@@ -11,11 +11,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "health.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "process_metrics.h"
+#include "work_pool.h"
 
 #ifndef OMS_VERSION
 #define OMS_VERSION "dev"
@@ -75,6 +77,14 @@ void server_config_load(server_config_t *config, const char *service, int defaul
     if (redis_parse_url(redis_url, &config->redis, reason, sizeof(reason)) != 0)
         config_error(errors, "REDIS_URL", "%s", reason);
     config->admin_token = config_string_checked(errors, "ADMIN_TOKEN", "lab-admin-token-change-me", 16, 256);
+    /* HS256 wants a key at least as long as its 32-byte output. */
+    config->jwt_secret =
+        config_string_checked(errors, "JWT_SECRET", "lab-jwt-secret-change-me-0123456789abcdef", 32, 512);
+    /* Loopback (the native gateway) and Docker's default bridge networks
+     * (Traefik); a LAN-wide range here would let LAN clients pick their IP. */
+    const char *proxies = config_string("TRUSTED_PROXIES", "127.0.0.0/8, ::1, 172.16.0.0/12");
+    if (client_networks_parse(proxies, &config->trusted_proxies, reason, sizeof(reason)) != 0)
+        config_error(errors, "TRUSTED_PROXIES", "%s", reason);
     config->max_body_bytes = (size_t)config_long(errors, "MAX_BODY_BYTES", 1 << 20, 1024, 64 << 20);
     config->pg_pool_size = (size_t)config_long(errors, "PG_POOL_SIZE", 4, 1, 64);
     config->pg_query_timeout_ms = (uint64_t)config_long(errors, "PG_QUERY_TIMEOUT_MS", 5000, 10, 600000);
@@ -123,7 +133,7 @@ static int open_listener(const server_config_t *config)
 
 static size_t backend_pending(const server_worker_t *worker)
 {
-    return pg_pool_pending(worker->pg) + redis_client_pending(worker->redis);
+    return pg_pool_pending(worker->pg) + redis_client_pending(worker->redis) + work_pool_pending(worker);
 }
 
 static void on_drain_timer(loop_timer_t *timer);
@@ -184,7 +194,7 @@ static void *worker_main(void *arg)
 
     worker->pg = pg_pool_create(worker->loop, &pool_config);
     worker->redis = redis_client_create(worker->loop, &active_config.redis, active_config.redis_timeout_ms);
-    if (worker->pg == NULL || worker->redis == NULL) {
+    if (worker->pg == NULL || worker->redis == NULL || work_pool_attach(worker) != 0) {
         log_error(NULL, "cannot create connection pools");
         exit(1);
     }
@@ -212,6 +222,7 @@ static void *worker_main(void *arg)
         active_service->dispose_worker(worker);
     pg_pool_destroy(worker->pg);
     redis_client_destroy(worker->redis);
+    work_pool_detach(worker);
     loop_timers_dispose();
     h2o_evloop_run(worker->loop, 0); /* lets h2o free the sockets closed above */
     return NULL;
@@ -262,6 +273,7 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     pg_metrics_register();
     redis_metrics_register();
     faults_metrics_register();
+    auth_metrics_register();
     process_metrics_register(config->version, OMS_REVISION);
     if (service->register_metrics != NULL)
         service->register_metrics();

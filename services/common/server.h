@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client_address.h"
 #include "config.h"
 #include "faults.h"
 #include "pg.h"
@@ -27,7 +28,9 @@ typedef struct server_config {
     int threads;                /* THREADS */
     const char *database_url;   /* DATABASE_URL (a libpq URL or key=value string) */
     redis_target_t redis;       /* REDIS_URL */
-    const char *admin_token;    /* ADMIN_TOKEN */
+    const char *admin_token;    /* ADMIN_TOKEN: a static admin credential for scripts */
+    const char *jwt_secret;     /* JWT_SECRET: the HS256 key every service verifies tokens with */
+    client_networks_t trusted_proxies; /* TRUSTED_PROXIES: whose X-Forwarded-For is believed */
     size_t max_body_bytes;      /* MAX_BODY_BYTES */
     size_t pg_pool_size;        /* PG_POOL_SIZE, per thread */
     uint64_t pg_query_timeout_ms;
@@ -47,6 +50,7 @@ typedef struct server_worker {
     faults_t faults;
     size_t active_requests;
     void *service_state; /* owned by the service's init/dispose hooks */
+    struct work_port *work_port; /* where background jobs report back (work_pool.h) */
     /* shutdown */
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t shutdown_receiver;
@@ -71,7 +75,7 @@ typedef struct service_definition {
 } service_definition_t;
 
 /* Reads the common variables (PORT, THREADS, DATABASE_URL, REDIS_URL,
- * ADMIN_TOKEN, LOG_LEVEL, ...) into `config`, recording errors. */
+ * ADMIN_TOKEN, JWT_SECRET, LOG_LEVEL, ...) into `config`, recording errors. */
 void server_config_load(server_config_t *config, const char *service, int default_port,
                         const char *default_database_url, config_errors_t *errors);
 

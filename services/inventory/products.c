@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -235,12 +236,11 @@ static void on_product_written(void *data, const pg_reply_t *reply)
                                          (size_t)PQgetlength(reply->result, 0, 0));
 }
 
-/* The admin check and body validation both writes start with. Returns the
- * parsed body (its strings back `f`), or NULL after answering 4xx. */
-static json_t *read_admin_product_body(http_request_t *r, bool creating, product_fields_t *f)
+/* The body validation both writes start with (once auth_require has let
+ * an admin through). Returns the parsed body (its strings back `f`), or
+ * NULL after answering 4xx. */
+static json_t *read_product_body(http_request_t *r, bool creating, product_fields_t *f)
 {
-    if (!http_require_admin(r))
-        return NULL;
     json_t *body = http_read_json_body(r);
     if (body == NULL)
         return NULL;
@@ -253,10 +253,11 @@ static json_t *read_admin_product_body(http_request_t *r, bool creating, product
     return body;
 }
 
-void products_handle_create(http_request_t *r)
+static void create_product(http_request_t *r, const auth_claims_t *who)
 {
+    (void)who;
     product_fields_t f;
-    json_t *body = read_admin_product_body(r, true, &f);
+    json_t *body = read_product_body(r, true, &f);
     if (body == NULL)
         return;
     /* libpq copies the parameters, so body may go once pg_query returns. */
@@ -273,11 +274,12 @@ void products_handle_create(http_request_t *r)
     json_decref(body);
 }
 
-void products_handle_update(http_request_t *r)
+static void update_product(http_request_t *r, const auth_claims_t *who)
 {
+    (void)who;
     const char *sku = sku_param(r);
     product_fields_t f;
-    json_t *body = sku != NULL ? read_admin_product_body(r, false, &f) : NULL;
+    json_t *body = sku != NULL ? read_product_body(r, false, &f) : NULL;
     if (body == NULL)
         return;
     r->state = (void *)sku;
@@ -290,4 +292,14 @@ void products_handle_update(http_request_t *r)
                             int_param(r, f.has_threshold, f.low_stock_threshold)};
     pg_query(r->worker->pg, "product_update", params, on_product_written, http_request_hold(r));
     json_decref(body);
+}
+
+void products_handle_create(http_request_t *r)
+{
+    auth_require(r, AUTH_ROLE_ADMIN, create_product);
+}
+
+void products_handle_update(http_request_t *r)
+{
+    auth_require(r, AUTH_ROLE_ADMIN, update_product);
 }

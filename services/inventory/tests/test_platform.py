@@ -63,10 +63,23 @@ def test_bad_traceparent_starts_a_new_trace(inventory, bad):
 
 
 def test_access_log_names_the_forwarded_client(inventory):
-    inventory.get("/health/live", headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})
+    # The test client is on loopback, a trusted proxy by default.
+    inventory.get("/health/live", headers={"X-Forwarded-For": "203.0.113.7, 172.18.0.4"})
+    inventory.get("/health/live", headers={"X-Forwarded-For": "203.0.113.7, 198.51.100.2"})
     inventory.get("/health/live", headers={"X-Forwarded-For": "<script>"})
     clients = [l["client"] for l in inventory.log_lines() if l["msg"] == "request" and l["route"] == "/health/live"]
-    assert clients[-2:] == ["203.0.113.7", "127.0.0.1"]  # junk is ignored, the peer is used
+    # trusted hops are skipped from the right; junk is ignored and the peer is used
+    assert clients[-3:] == ["203.0.113.7", "198.51.100.2", "127.0.0.1"]
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored():
+    service = Service("inventory", TRUSTED_PROXIES="192.0.2.1").start()
+    try:
+        service.get("/health/live", headers={"X-Forwarded-For": "203.0.113.7"})
+        clients = [l["client"] for l in service.log_lines() if l["msg"] == "request"]
+        assert clients[-1] == "127.0.0.1"
+    finally:
+        assert service.stop() == 0
 
 
 def test_every_log_line_is_json_with_design_fields(inventory):
@@ -117,7 +130,7 @@ def test_metrics_pass_promtool_and_cover_design(inventory, product):
 
 def test_fault_admin_requires_token_and_validates(inventory):
     assert inventory.get("/admin/faults").status == 401
-    assert inventory.get("/admin/faults", headers={"Authorization": "Bearer nope-nope-nope-nope"}).status == 403
+    assert inventory.get("/admin/faults", headers={"Authorization": "Bearer nope-nope-nope-nope"}).status == 401
     for body, field in [({"Inventory.Latency": 1}, "Inventory.Latency"), ({"inventory.latency_ms": "slow"},
                                                                            "inventory.latency_ms"),
                         ({"inventory.latency_ms": -5}, "inventory.latency_ms"), ({"nodot": 1}, "nodot")]:
