@@ -12,7 +12,7 @@ CC ?= gcc
 VERSION ?= $(shell cat VERSION 2>/dev/null || echo dev)
 REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-SERVICES := inventory
+SERVICES := inventory user
 COMMON_SRC := $(wildcard services/common/*.c)
 COMMON_TESTS := $(patsubst services/common/tests/%.c,%,$(wildcard services/common/tests/test_*.c))
 
@@ -20,6 +20,8 @@ CFLAGS_BASE := -std=gnu17 -Wall -Wextra -Werror -Wshadow -DH2O_USE_LIBUV=0 \
 	-Iservices/common -I/usr/include/postgresql \
 	-DOMS_VERSION='"$(VERSION)"' -DOMS_REVISION='"$(REVISION)"'
 LIBS := -lh2o-evloop -lpq -lhiredis -ljansson -lssl -lcrypto -lz -lm -pthread
+# Libraries only one service needs.
+LIBS_user := -largon2
 
 # Two flavours share the sources: release (-O2) for running and benchmarks,
 # asan (AddressSanitizer + UndefinedBehaviorSanitizer) for every test.
@@ -57,7 +59,7 @@ endef
 define service_binary
 $(1)/bin/$(3): $$(wildcard services/$(3)/*.c services/$(3)/*.h) $(1)/common/libomscommon.a | $(1)/bin
 	@echo "  LD      $$@"
-	@$$(CC) $$(CFLAGS_BASE) $(2) -Iservices/$(3) $$(wildcard services/$(3)/*.c) -o $$@ $(1)/common/libomscommon.a $$(LIBS)
+	@$$(CC) $$(CFLAGS_BASE) $(2) -Iservices/$(3) $$(wildcard services/$(3)/*.c) -o $$@ $(1)/common/libomscommon.a $$(LIBS_$(3)) $$(LIBS)
 endef
 
 $(eval $(call flavour,$(RELEASE_DIR),$(RELEASE_FLAGS)))
@@ -102,7 +104,7 @@ format:
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
 		--suppress=ctuuninitvar \
-		-DH2O_USE_LIBUV=0 -Iservices/common services/common services/inventory
+		-DH2O_USE_LIBUV=0 -Iservices/common services/common services/inventory services/user
 
 clean:
 	rm -rf build

@@ -8,7 +8,7 @@ set -euo pipefail
 
 declare -A PROFILE=(
   # compilers and the C libraries the services link
-  [build]="gcc make pkg-config libh2o-evloop-dev libpq-dev libhiredis-dev libjansson-dev libssl-dev zlib1g-dev libcmocka-dev"
+  [build]="gcc make pkg-config libh2o-evloop-dev libpq-dev libhiredis-dev libjansson-dev libargon2-dev libssl-dev zlib1g-dev libcmocka-dev"
   # servers and tools the tests start or call
   [test]="postgresql redis-server redis-tools prometheus python3 python3-pytest python3-psycopg2 curl procps"
   # the native stack: the test servers plus RabbitMQ and the h2o gateway

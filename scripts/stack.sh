@@ -13,7 +13,7 @@
 # Ports and switches come from the environment (defaults in brackets):
 #   PG_PORT [5432] REDIS_PORT [6379] AMQP_PORT [5672] RABBITMQ_MGMT_PORT [15672]
 #   RABBITMQ_PROMETHEUS_PORT [15692] RABBITMQ_DIST_PORT [25672]
-#   GATEWAY_PORT [8080] INVENTORY_PORT [8002]
+#   GATEWAY_PORT [8080] INVENTORY_PORT [8002] USER_PORT [8004]
 #   WITH_RABBITMQ [1] WITH_SERVICES [1] WITH_GATEWAY [1]
 #   BIN_DIR [build/release/bin]  LOG_LEVEL [info]  ADMIN_TOKEN [lab default]
 set -euo pipefail
@@ -37,6 +37,7 @@ RABBITMQ_PROMETHEUS_PORT=${RABBITMQ_PROMETHEUS_PORT:-15692}
 RABBITMQ_DIST_PORT=${RABBITMQ_DIST_PORT:-25672}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 INVENTORY_PORT=${INVENTORY_PORT:-8002}
+USER_PORT=${USER_PORT:-8004}
 WITH_RABBITMQ=${WITH_RABBITMQ:-1}
 WITH_SERVICES=${WITH_SERVICES:-1}
 WITH_GATEWAY=${WITH_GATEWAY:-1}
@@ -213,8 +214,15 @@ stop_rabbitmq() {
 
 # --- services ---------------------------------------------------------------------
 
-service_port() { case $1 in inventory) echo "$INVENTORY_PORT" ;; *) die "unknown service $1" ;; esac; }
-service_role() { case $1 in inventory) echo inventory ;; esac; }
+service_port() {
+  case $1 in
+    inventory) echo "$INVENTORY_PORT" ;;
+    user) echo "$USER_PORT" ;;
+    *) die "unknown service $1" ;;
+  esac
+}
+# The PostgreSQL role (and schema) each service logs in as.
+service_role() { case $1 in inventory) echo inventory ;; user) echo users ;; esac; }
 
 start_service() {
   local name=$1 port; port=$(service_port "$name")
@@ -256,14 +264,14 @@ start_gateway() {
   local user_line=""
   [ "$(id -u)" -eq 0 ] && user_line="user: root"
   sed -e "s|@USER_LINE@|$user_line|" -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|" -e "s|@LOG_DIR@|$LOG_DIR|" \
-      -e "s|@INVENTORY_PORT@|$INVENTORY_PORT|" infrastructure/h2o/h2o.conf.tmpl > "$STACK_DIR/h2o.conf"
+      -e "s|@INVENTORY_PORT@|$INVENTORY_PORT|" -e "s|@USER_PORT@|$USER_PORT|" infrastructure/h2o/h2o.conf.tmpl > "$STACK_DIR/h2o.conf"
   nohup h2o -m worker -c "$STACK_DIR/h2o.conf" >>"$LOG_DIR/gateway.log" 2>&1 &
   echo $! > "$PID_DIR/gateway.pid"
   wait_port "$GATEWAY_PORT" 10 gateway
   log "gateway started on 127.0.0.1:$GATEWAY_PORT"
 }
 
-SERVICES=(inventory)
+SERVICES=(inventory user)
 
 start_all() {
   start_postgres
@@ -279,6 +287,7 @@ start_all() {
 The lab is running (state and logs in $STACK_DIR):
   gateway           http://127.0.0.1:$GATEWAY_PORT/api/inventory/products
   inventory         http://127.0.0.1:$INVENTORY_PORT  (/health/ready, /metrics)
+  user              http://127.0.0.1:$USER_PORT  (log in: see README, "Lab accounts")
   postgres          127.0.0.1:$PG_PORT  (database oms, superuser postgres)
   redis             127.0.0.1:$REDIS_PORT
 MSG

@@ -19,9 +19,9 @@
 #include "metrics.h"
 #include "server.h"
 
-#define SIGNATURE_LEN     32 /* SHA-256 */
-#define MAX_FUTURE_IAT_S  60 /* clock skew tolerated between services */
-#define STATIC_ADMIN_SUB  "admin-token"
+#define SIGNATURE_LEN    32 /* SHA-256 */
+#define MAX_FUTURE_IAT_S 60 /* clock skew tolerated between services */
+#define STATIC_ADMIN_SUB "admin-token"
 
 /* The fixed header of every token this code signs. */
 static const char token_header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
@@ -31,9 +31,9 @@ static metrics_family_t *verifications;
 void auth_metrics_register(void)
 {
     static const char *const outcome[] = {"outcome", NULL};
-    verifications = metrics_counter("oms_auth_verifications_total",
-                                    "Bearer token checks by outcome (valid, expired, revoked, forbidden, ...).",
-                                    outcome);
+    verifications =
+        metrics_counter("oms_auth_verifications_total",
+                        "Bearer token checks by outcome (valid, expired, revoked, forbidden, ...).", outcome);
 }
 
 static void count(const char *outcome)
@@ -44,20 +44,13 @@ static void count(const char *outcome)
 const char *auth_token_status_name(auth_token_status_t status)
 {
     switch (status) {
-    case AUTH_TOKEN_VALID:
-        return "valid";
-    case AUTH_TOKEN_MALFORMED:
-        return "malformed";
-    case AUTH_TOKEN_BAD_ALGORITHM:
-        return "bad_algorithm";
-    case AUTH_TOKEN_BAD_SIGNATURE:
-        return "bad_signature";
-    case AUTH_TOKEN_BAD_CLAIMS:
-        return "bad_claims";
-    case AUTH_TOKEN_EXPIRED:
-        return "expired";
-    case AUTH_TOKEN_NOT_YET_VALID:
-        return "not_yet_valid";
+    case AUTH_TOKEN_VALID: return "valid";
+    case AUTH_TOKEN_MALFORMED: return "malformed";
+    case AUTH_TOKEN_BAD_ALGORITHM: return "bad_algorithm";
+    case AUTH_TOKEN_BAD_SIGNATURE: return "bad_signature";
+    case AUTH_TOKEN_BAD_CLAIMS: return "bad_claims";
+    case AUTH_TOKEN_EXPIRED: return "expired";
+    case AUTH_TOKEN_NOT_YET_VALID: return "not_yet_valid";
     }
     return "malformed";
 }
@@ -258,7 +251,8 @@ auth_token_status_t auth_token_verify(const char *token, size_t len, const char 
     if (len == 0 || len > AUTH_TOKEN_MAX)
         return AUTH_TOKEN_MALFORMED;
     const char *first_dot = memchr(token, '.', len);
-    const char *second_dot = first_dot != NULL ? memchr(first_dot + 1, '.', len - (size_t)(first_dot + 1 - token)) : NULL;
+    const char *second_dot =
+        first_dot != NULL ? memchr(first_dot + 1, '.', len - (size_t)(first_dot + 1 - token)) : NULL;
     if (second_dot == NULL || memchr(second_dot + 1, '.', len - (size_t)(second_dot + 1 - token)) != NULL)
         return AUTH_TOKEN_MALFORMED;
 
@@ -373,8 +367,7 @@ void auth_require(http_request_t *r, auth_role_t role, auth_next_fn next)
     redis_command_argv(r->worker->redis, on_revocation_checked, check, 3, argv, NULL);
 }
 
-void auth_revoke_token(redis_client_t *redis, const auth_claims_t *token, int64_t now, redis_callback_fn cb,
-                       void *data)
+void auth_revoke_token(redis_client_t *redis, const auth_claims_t *token, int64_t now, redis_callback_fn cb, void *data)
 {
     char key[sizeof(AUTH_DENIED_PREFIX) + AUTH_ID_MAX], ttl[24];
     snprintf(key, sizeof(key), AUTH_DENIED_PREFIX "%s", token->jti);

@@ -45,12 +45,12 @@ typedef struct auth_claims {
 
 typedef enum auth_token_status {
     AUTH_TOKEN_VALID,
-    AUTH_TOKEN_MALFORMED,      /* not three base64url parts of JSON objects */
-    AUTH_TOKEN_BAD_ALGORITHM,  /* alg is not HS256 */
-    AUTH_TOKEN_BAD_SIGNATURE,  /* signed with another key, or altered */
-    AUTH_TOKEN_BAD_CLAIMS,     /* a required claim is missing or malformed */
-    AUTH_TOKEN_EXPIRED,        /* now >= exp */
-    AUTH_TOKEN_NOT_YET_VALID,  /* nbf or iat lies in the future */
+    AUTH_TOKEN_MALFORMED,     /* not three base64url parts of JSON objects */
+    AUTH_TOKEN_BAD_ALGORITHM, /* alg is not HS256 */
+    AUTH_TOKEN_BAD_SIGNATURE, /* signed with another key, or altered */
+    AUTH_TOKEN_BAD_CLAIMS,    /* a required claim is missing or malformed */
+    AUTH_TOKEN_EXPIRED,       /* now >= exp */
+    AUTH_TOKEN_NOT_YET_VALID, /* nbf or iat lies in the future */
 } auth_token_status_t;
 
 /* Returns a stable lower-case name for a status ("expired", ...), used as

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client_address.h"
@@ -165,6 +166,24 @@ const char *http_query_param(http_request_t *r, const char *name)
         p = pair_end + 1;
     }
     return NULL;
+}
+
+bool http_query_long(http_request_t *r, const char *name, long fallback, long min, long max, long *out)
+{
+    const char *text = http_query_param(r, name);
+    *out = fallback;
+    if (text == NULL)
+        return true;
+    char *end;
+    long value = strtol(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || value < min || value > max) {
+        json_field_error_t error;
+        json_fail(&error, name, "%s must be a whole number from %ld to %ld", name, min, max);
+        http_respond_field_error(r, &error);
+        return false;
+    }
+    *out = value;
+    return true;
 }
 
 const char *http_header(http_request_t *r, const char *name, size_t *len)

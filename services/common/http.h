@@ -67,6 +67,11 @@ const char *http_path_param(http_request_t *r, const char *name);
  * request pool; NULL when absent. */
 const char *http_query_param(http_request_t *r, const char *name);
 
+/* Reads an optional whole-number query parameter in [min, max] into *out
+ * (`fallback` when absent). Answers 400 naming it and returns false when it
+ * is malformed. */
+bool http_query_long(http_request_t *r, const char *name, long fallback, long min, long max, long *out);
+
 /* A request header (lower-case name); NULL when absent. *len gets its length. */
 const char *http_header(http_request_t *r, const char *name, size_t *len);
 

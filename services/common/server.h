@@ -22,17 +22,17 @@
 #include "router.h"
 
 typedef struct server_config {
-    const char *service;        /* "inventory": log `service`, fault prefix */
-    const char *listen_address; /* LISTEN_ADDRESS */
-    int port;                   /* PORT */
-    int threads;                /* THREADS */
-    const char *database_url;   /* DATABASE_URL (a libpq URL or key=value string) */
-    redis_target_t redis;       /* REDIS_URL */
-    const char *admin_token;    /* ADMIN_TOKEN: a static admin credential for scripts */
-    const char *jwt_secret;     /* JWT_SECRET: the HS256 key every service verifies tokens with */
+    const char *service;               /* "inventory": log `service`, fault prefix */
+    const char *listen_address;        /* LISTEN_ADDRESS */
+    int port;                          /* PORT */
+    int threads;                       /* THREADS */
+    const char *database_url;          /* DATABASE_URL (a libpq URL or key=value string) */
+    redis_target_t redis;              /* REDIS_URL */
+    const char *admin_token;           /* ADMIN_TOKEN: a static admin credential for scripts */
+    const char *jwt_secret;            /* JWT_SECRET: the HS256 key every service verifies tokens with */
     client_networks_t trusted_proxies; /* TRUSTED_PROXIES: whose X-Forwarded-For is believed */
-    size_t max_body_bytes;      /* MAX_BODY_BYTES */
-    size_t pg_pool_size;        /* PG_POOL_SIZE, per thread */
+    size_t max_body_bytes;             /* MAX_BODY_BYTES */
+    size_t pg_pool_size;               /* PG_POOL_SIZE, per thread */
     uint64_t pg_query_timeout_ms;
     uint64_t redis_timeout_ms;
     uint64_t shutdown_timeout_ms;
@@ -49,7 +49,7 @@ typedef struct server_worker {
     redis_client_t *redis;
     faults_t faults;
     size_t active_requests;
-    void *service_state; /* owned by the service's init/dispose hooks */
+    void *service_state;         /* owned by the service's init/dispose hooks */
     struct work_port *work_port; /* where background jobs report back (work_pool.h) */
     /* shutdown */
     h2o_multithread_queue_t *queue;

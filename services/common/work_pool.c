@@ -53,8 +53,8 @@ static void register_metrics(void)
     static const char *const outcome[] = {"outcome", NULL};
     queue_depth = metrics_gauge("work_pool_queue_depth", "Jobs waiting for a background thread.", NULL);
     jobs_total = metrics_counter("work_pool_jobs_total", "Background jobs by outcome (done, rejected).", outcome);
-    wait_seconds = metrics_histogram("work_pool_queue_wait_seconds", "Time a job waited for a background thread.",
-                                     NULL, metrics_duration_buckets, metrics_duration_bucket_count);
+    wait_seconds = metrics_histogram("work_pool_queue_wait_seconds", "Time a job waited for a background thread.", NULL,
+                                     metrics_duration_buckets, metrics_duration_bucket_count);
     run_seconds = metrics_histogram("work_pool_job_duration_seconds", "Time a background job ran.", NULL,
                                     metrics_duration_buckets, metrics_duration_bucket_count);
 }

@@ -49,26 +49,6 @@ static bool valid_category(const char *category)
     return true;
 }
 
-/* Reads an optional whole-number query parameter in [min, max]; answers 400
- * naming it and returns false when it is malformed. */
-static bool query_int(http_request_t *r, const char *name, long fallback, long min, long max, long *out)
-{
-    const char *text = http_query_param(r, name);
-    *out = fallback;
-    if (text == NULL)
-        return true;
-    char *end;
-    long value = strtol(text, &end, 10);
-    if (text[0] == '\0' || *end != '\0' || value < min || value > max) {
-        json_field_error_t error;
-        json_fail(&error, name, "%s must be a whole number from %ld to %ld", name, min, max);
-        http_respond_field_error(r, &error);
-        return false;
-    }
-    *out = value;
-    return true;
-}
-
 static const char *sku_param(http_request_t *r)
 {
     const char *sku = http_path_param(r, "sku");
@@ -134,8 +114,8 @@ void products_handle_list(http_request_t *r)
         return;
     }
     long limit, offset;
-    if (!query_int(r, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE, &limit) ||
-        !query_int(r, "offset", 0, 0, MAX_OFFSET, &offset))
+    if (!http_query_long(r, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE, &limit) ||
+        !http_query_long(r, "offset", 0, 0, MAX_OFFSET, &offset))
         return;
     product_read_t *read = http_request_alloc(r, sizeof(*read));
     r->state = read;

@@ -155,7 +155,7 @@ class Service:
         self.name = name
         self.port = port or free_port()
         self.log_path = os.path.join(STACK_DIR, "logs", f"{name}-{self.port}.log")
-        role = {"inventory": "inventory"}[name]
+        role = {"inventory": "inventory", "user": "users"}[name]
         self.env = dict(
             os.environ,
             PORT=str(self.port),

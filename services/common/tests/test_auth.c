@@ -17,8 +17,8 @@
 /* Made with Python's hmac module, not with this code: header fields in
  * another order, an extra claim, role admin. */
 #define FOREIGN_TOKEN                                                                                                  \
-    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0ZjdhMmMxZS0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDEiLCJyb2xlIjoiYW" \
-    "RtaW4iLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMCwianRpIjoiYWJjMTIzIiwibmFtZSI6ImV4dHJhIGNsYWltcyBhcmUgaWdu" \
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0ZjdhMmMxZS0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDEiLCJyb2xlIjoiYW"  \
+    "RtaW4iLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMCwianRpIjoiYWJjMTIzIiwibmFtZSI6ImV4dHJhIGNsYWltcyBhcmUgaWdu"   \
     "b3JlZCJ9.BlF5xDA47Rg6qkw9X4Uhn9CYmMenDXsRbfPxZxk_Sdw"
 
 static auth_token_status_t verify(const char *token, auth_claims_t *claims)
@@ -38,9 +38,11 @@ static void forge(const char *header, const char *payload, const char *secret, c
     base64url_encode(signature, SIGNATURE_LEN, out + n, size - (size_t)n);
 }
 
-static const auth_claims_t customer = {
-    .sub = "7d0c6f0e-2b53-4a51-9d6a-0d3c1f1e0a42", .jti = "c0ffee", .role = AUTH_ROLE_CUSTOMER,
-    .iat = NOW - 10, .exp = NOW + 3600};
+static const auth_claims_t customer = {.sub = "7d0c6f0e-2b53-4a51-9d6a-0d3c1f1e0a42",
+                                       .jti = "c0ffee",
+                                       .role = AUTH_ROLE_CUSTOMER,
+                                       .iat = NOW - 10,
+                                       .exp = NOW + 3600};
 
 static void test_signed_token_verifies(void **state)
 {
@@ -98,8 +100,12 @@ static void test_other_algorithms_are_refused(void **state)
 {
     (void)state;
     static const char *const headers[] = {
-        "{\"alg\":\"none\",\"typ\":\"JWT\"}", "{\"alg\":\"None\"}",  "{\"alg\":\"HS512\"}",
-        "{\"alg\":\"RS256\"}",                "{\"typ\":\"JWT\"}",   "{\"alg\":[\"HS256\"]}",
+        "{\"alg\":\"none\",\"typ\":\"JWT\"}",
+        "{\"alg\":\"None\"}",
+        "{\"alg\":\"HS512\"}",
+        "{\"alg\":\"RS256\"}",
+        "{\"typ\":\"JWT\"}",
+        "{\"alg\":[\"HS256\"]}",
     };
     const char *payload = "{\"sub\":\"u1\",\"role\":\"admin\",\"iat\":1700000990,\"exp\":1700004600,\"jti\":\"j1\"}";
     for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
@@ -126,7 +132,9 @@ static void test_expiry_and_not_before(void **state)
     assert_int_equal(auth_token_verify(token, strlen(token), SECRET, NOW - 1, &claims), AUTH_TOKEN_VALID);
 
     const char *header = "{\"alg\":\"HS256\"}";
-    forge(header, "{\"sub\":\"u1\",\"role\":\"customer\",\"iat\":1700000990,\"exp\":1700004600,\"jti\":\"j1\",\"nbf\":1700002000}",
+    forge(header,
+          "{\"sub\":\"u1\",\"role\":\"customer\",\"iat\":1700000990,\"exp\":1700004600,\"jti\":\"j1\",\"nbf\":"
+          "1700002000}",
           SECRET, token, sizeof(token));
     assert_int_equal(verify(token, &claims), AUTH_TOKEN_NOT_YET_VALID);
     forge(header, "{\"sub\":\"u1\",\"role\":\"customer\",\"iat\":1700009999,\"exp\":1700019999,\"jti\":\"j1\"}", SECRET,
@@ -138,7 +146,7 @@ static void test_bad_claims_are_refused(void **state)
 {
     (void)state;
     static const char *const payloads[] = {
-        "{\"role\":\"customer\",\"iat\":1700000990,\"exp\":1700004600,\"jti\":\"j1\"}",             /* no sub */
+        "{\"role\":\"customer\",\"iat\":1700000990,\"exp\":1700004600,\"jti\":\"j1\"}",            /* no sub */
         "{\"sub\":\"u1\",\"role\":\"root\",\"iat\":1700000990,\"exp\":1700004600,\"jti\":\"j1\"}", /* role */
         "{\"sub\":\"u1\",\"role\":\"customer\",\"iat\":1700000990,\"exp\":\"1700004600\",\"jti\":\"j1\"}",
         "{\"sub\":\"u1\",\"role\":\"customer\",\"iat\":1700000990,\"exp\":1700004600.5,\"jti\":\"j1\"}",
@@ -167,8 +175,8 @@ static void test_malformed_tokens_are_refused(void **state)
     forge("{\"alg\":\"HS256\"}", "[1,2,3]", SECRET, not_json, sizeof(not_json));
     char duplicate[AUTH_TOKEN_MAX];
     forge("{\"alg\":\"HS256\",\"alg\":\"none\"}", "{}", SECRET, duplicate, sizeof(duplicate));
-    const char *const tokens[] = {"", "abc", "a.b", "...", extra_part, padded, not_json, duplicate,
-                                  "eyJhbGciOiJIUzI1NiJ9.e30.!!!!"};
+    const char *const tokens[] = {
+        "", "abc", "a.b", "...", extra_part, padded, not_json, duplicate, "eyJhbGciOiJIUzI1NiJ9.e30.!!!!"};
     for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
         auth_claims_t claims;
         auth_token_status_t status = verify(tokens[i], &claims);

@@ -1,0 +1,183 @@
+/* accounts.c - reading and administering accounts:
+ *
+ *   GET   /api/users/me      the caller's own account (any valid token)
+ *   GET   /api/users         all accounts, paged (admin)
+ *   PATCH /api/users/{id}    change a role (admin)
+ *
+ * A role change also revokes every token the user already holds: their
+ * tokens carry the old role, and a demoted admin must not keep admin rights
+ * until the token expires.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "user.h"
+
+#define DEFAULT_PAGE_SIZE 20
+#define MAX_PAGE_SIZE     100
+#define MAX_OFFSET        1000000
+
+/* --- GET /api/users/me ----------------------------------------------------------- */
+
+static void on_me_loaded(void *data, const pg_reply_t *reply)
+{
+    http_request_t *r = data;
+    if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
+        return;
+    if (PQntuples(reply->result) == 0) {
+        http_respond_error(r, 401, "invalid_token", "the token's account no longer exists");
+        return;
+    }
+    http_respond_json_text(r, 200, PQgetvalue(reply->result, 0, 0), (size_t)PQgetlength(reply->result, 0, 0));
+}
+
+static void show_me(http_request_t *r, const auth_claims_t *who)
+{
+    const char *params[] = {who->sub};
+    if (!user_valid_id(who->sub)) { /* a token for someone who is no user */
+        http_respond_error(r, 401, "invalid_token", "the token does not name an account");
+        return;
+    }
+    pg_query(r->worker->pg, "user_get", params, on_me_loaded, http_request_hold(r));
+}
+
+void accounts_handle_me(http_request_t *r)
+{
+    auth_require(r, AUTH_ROLE_CUSTOMER, show_me);
+}
+
+/* --- GET /api/users ------------------------------------------------------------ */
+
+static void on_page_loaded(void *data, const pg_reply_t *reply)
+{
+    http_request_t *r = data;
+    if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
+        return;
+    http_respond_json_text(r, 200, PQgetvalue(reply->result, 0, 0), (size_t)PQgetlength(reply->result, 0, 0));
+}
+
+static void list_users(http_request_t *r, const auth_claims_t *who)
+{
+    (void)who;
+    long limit, offset;
+    if (!http_query_long(r, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE, &limit) ||
+        !http_query_long(r, "offset", 0, 0, MAX_OFFSET, &offset))
+        return;
+    const char *role = http_query_param(r, "role");
+    auth_role_t parsed;
+    if (role != NULL && auth_role_parse(role, &parsed) != 0) {
+        json_field_error_t error;
+        json_fail(&error, "role", "role must be customer or admin");
+        http_respond_field_error(r, &error);
+        return;
+    }
+    char *numbers = http_request_alloc(r, 48);
+    snprintf(numbers, 24, "%ld", limit);
+    snprintf(numbers + 24, 24, "%ld", offset);
+    const char *params[] = {role, numbers, numbers + 24};
+    pg_query(r->worker->pg, "user_list", params, on_page_loaded, http_request_hold(r));
+}
+
+void accounts_handle_list(http_request_t *r)
+{
+    auth_require(r, AUTH_ROLE_ADMIN, list_users);
+}
+
+/* --- PATCH /api/users/{id} ----------------------------------------------------- */
+
+typedef struct role_change {
+    http_request_t *r;
+    const char *id;
+    const char *by;
+    char *document; /* the updated user, answered once tokens are revoked */
+    size_t document_len;
+} role_change_t;
+
+static void on_tokens_revoked(void *data, const redisReply *reply, const char *error)
+{
+    role_change_t *change = data;
+    http_request_t *r = change->r;
+    if (!http_request_resume(r))
+        return;
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        /* The role is changed; the old tokens could not be voided. Say so. */
+        log_error(&r->trace, "role changed but old tokens not revoked", LOG_STRING("user_id", change->id),
+                  LOG_STRING("reason", reply == NULL ? error : reply->str));
+        http_respond_unavailable(r, "redis", "role changed, but existing tokens could not be revoked; retry");
+        return;
+    }
+    http_respond_json_text(r, 200, change->document, change->document_len);
+}
+
+static void on_role_set(void *data, const pg_reply_t *reply)
+{
+    role_change_t *change = data;
+    http_request_t *r = change->r;
+    if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
+        return;
+    if (PQgetisnull(reply->result, 0, 0)) {
+        http_respond_error(r, 404, "not_found", "no user with id %s", change->id);
+        return;
+    }
+    if (PQgetisnull(reply->result, 0, 1)) {
+        http_respond_error(r, 409, "last_admin", "the last admin cannot be demoted");
+        return;
+    }
+    const char *old_role = PQgetvalue(reply->result, 0, 0);
+    change->document_len = (size_t)PQgetlength(reply->result, 0, 1);
+    change->document = h2o_strdup(&r->req->pool, PQgetvalue(reply->result, 0, 1), change->document_len).base;
+    json_t *doc = json_loadb(change->document, change->document_len, 0, NULL);
+    const char *new_role = json_string_value(json_object_get(doc, "role"));
+    bool changed = new_role != NULL && strcmp(old_role, new_role) != 0;
+    if (changed)
+        log_info(&r->trace, "role changed", LOG_STRING("user_id", change->id), LOG_STRING("from", old_role),
+                 LOG_STRING("to", new_role), LOG_STRING("by", change->by));
+    json_decref(doc);
+    if (!changed) {
+        http_respond_json_text(r, 200, change->document, change->document_len);
+        return;
+    }
+    http_request_hold(r);
+    auth_revoke_user(r->worker->redis, change->id, (int64_t)time(NULL), user_config.token_ttl_seconds,
+                     on_tokens_revoked, change);
+}
+
+static void update_user(http_request_t *r, const auth_claims_t *who)
+{
+    role_change_t *change = http_request_alloc(r, sizeof(*change));
+    change->r = r;
+    change->id = http_path_param(r, "id");
+    change->by = h2o_strdup(&r->req->pool, who->sub, SIZE_MAX).base;
+    json_field_error_t error;
+    if (change->id == NULL || !user_valid_id(change->id)) {
+        json_fail(&error, "id", "id must be a user id (a UUID)");
+        http_respond_field_error(r, &error);
+        return;
+    }
+    json_t *body = http_read_json_body(r);
+    if (body == NULL)
+        return;
+    static const char *const allowed[] = {"role", NULL};
+    const char *role = NULL;
+    auth_role_t parsed;
+    int status = json_reject_unknown_fields(body, allowed, &error);
+    if (status == 0)
+        status = json_read_string(body, "role", true, 1, 16, &role, &error);
+    if (status == 0 && auth_role_parse(role, &parsed) != 0)
+        status = json_fail(&error, "role", "role must be customer or admin");
+    if (status != 0) {
+        json_decref(body);
+        http_respond_field_error(r, &error);
+        return;
+    }
+    const char *params[] = {change->id, role};
+    pg_query(r->worker->pg, "user_set_role", params, on_role_set, http_request_hold(r));
+    json_decref(body);
+}
+
+void accounts_handle_update(http_request_t *r)
+{
+    auth_require(r, AUTH_ROLE_ADMIN, update_user);
+}

@@ -1,0 +1,118 @@
+/* user.h - what the user service's files share. */
+#ifndef OMS_USER_H
+#define OMS_USER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "http.h"
+#include "pg.h"
+#include "server.h"
+
+typedef struct user_config {
+    int64_t token_ttl_seconds;   /* JWT_TTL_SECONDS */
+    int64_t login_window_ms;     /* LOGIN_WINDOW_SECONDS, in ms */
+    int max_failures_per_email;  /* LOGIN_MAX_FAILURES_PER_EMAIL */
+    int max_failures_per_ip;     /* LOGIN_MAX_FAILURES_PER_IP */
+    uint32_t argon2_memory_kib;  /* ARGON2_MEMORY_KIB */
+    uint32_t argon2_iterations;  /* ARGON2_ITERATIONS */
+    uint32_t argon2_parallelism; /* ARGON2_PARALLELISM */
+    int attempts_retention_days; /* LOGIN_ATTEMPTS_RETENTION_DAYS */
+} user_config_t;
+
+extern user_config_t user_config;
+
+/* queries.c: every SQL statement of the service. */
+extern const pg_statement_t user_statements[];
+extern const size_t user_statement_count;
+
+/* validation.c: the shape of what clients send. */
+#define USER_EMAIL_MAX    254
+#define USER_PASSWORD_MIN 10  /* characters */
+#define USER_PASSWORD_MAX 128 /* characters */
+#define USER_NAME_MAX     100 /* characters */
+
+/* True for an address like local@example.com (ASCII, one '@', a dotted
+ * domain of letters, digits and '-'); the check a sign-up form would make. */
+bool user_valid_email(const char *email);
+
+/* True when `id` is a UUID in its canonical 8-4-4-4-12 hex form. */
+bool user_valid_id(const char *id);
+
+/* Copies `email` lower-cased into `out` (USER_EMAIL_MAX + 1 bytes). */
+void user_lower_email(const char *email, char *out);
+
+/* Number of characters (UTF-8 code points) of a valid UTF-8 string. */
+size_t user_utf8_length(const char *text);
+
+/* passwords.c: argon2id off the event loop (work_pool.h). */
+
+/* Computes the dummy hash that unknown emails are checked against, so that
+ * they cost what a real account costs. Call before server_run; 0 or -1. */
+int passwords_init(void);
+
+/* Hashes `password` on the background pool, then calls `done` on the loop
+ * with the PHC-format hash (valid during the call). When the pool is
+ * saturated, answers 503 itself and never calls `done`. */
+typedef void (*password_hashed_fn)(http_request_t *r, const char *hash);
+void password_hash(http_request_t *r, const char *password, password_hashed_fn done);
+
+/* Checks `password` against `hash` (NULL: against the dummy hash, which
+ * never matches) on the pool, then calls `done` with the result. 503 and no
+ * call when the pool is saturated. */
+typedef void (*password_checked_fn)(http_request_t *r, bool matches);
+void password_verify(http_request_t *r, const char *password, const char *hash, password_checked_fn done);
+
+/* registration.c */
+void registration_handle(http_request_t *r);
+
+/* user_metrics.c: the service's business metrics. */
+void user_metrics_register(void);
+/* outcome: success, bad_credentials, locked, invalid */
+void user_count_login(const char *outcome);
+/* outcome: created, duplicate, invalid */
+void user_count_registration(const char *outcome);
+
+/* login.c */
+void login_handle(http_request_t *r);
+void logout_handle(http_request_t *r);
+
+/* login_limiter.c: brute-force protection in Redis (sliding windows). */
+
+/* Counts this attempt against `email` and `client_ip` unless either has
+ * reached its limit within the window. Calls `done` with retry_after_s 0
+ * (go on; the attempt counts as a failure until login_limiter_forgive) or
+ * with the seconds until the lockout lifts. Answers 503 itself, without
+ * calling `done`, when Redis cannot answer. */
+typedef void (*login_limiter_fn)(http_request_t *r, int retry_after_s);
+void login_limiter_check(http_request_t *r, const char *email, const char *client_ip, char attempt_id[17],
+                         login_limiter_fn done);
+
+/* After a successful login: the attempt was no failure, and the account's
+ * failures are forgotten (the address keeps its other failures). */
+void login_limiter_forgive(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id);
+
+/* accounts.c */
+void accounts_handle_me(http_request_t *r);
+void accounts_handle_list(http_request_t *r);
+void accounts_handle_update(http_request_t *r);
+
+/* attempts.c: the login_attempts table. */
+
+/* Records an attempt (outcome: success, bad_credentials, locked) and calls
+ * `done` once it is stored or failed (failures are logged, not answered:
+ * the table is evidence, not the login's outcome). */
+typedef void (*attempt_recorded_fn)(http_request_t *r);
+void attempts_record(http_request_t *r, const char *email, const char *outcome, attempt_recorded_fn done);
+
+/* The client's address as the inet parameter of the attempt tables: NULL
+ * when it is not an address (a typed column must not fail the insert). */
+const char *attempts_client_ip(const http_request_t *r);
+
+/* Worker 0 deletes attempts older than the retention period, hourly. */
+void attempts_start_retention(server_worker_t *worker);
+void attempts_stop_retention(void);
+
+#endif

@@ -1,0 +1,80 @@
+/* validation.c - the shape of emails, ids and text that clients send. */
+#include <ctype.h>
+#include <string.h>
+
+#include "user.h"
+
+static bool is_alnum_ascii(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* A domain: dot-separated labels of letters, digits and inner '-', at least
+ * two labels, the last one letters only (a top-level domain). */
+static bool valid_domain(const char *domain)
+{
+    size_t labels = 0;
+    const char *label = domain;
+    for (;;) {
+        size_t len = strcspn(label, ".");
+        if (len == 0 || len > 63 || label[0] == '-' || label[len - 1] == '-')
+            return false;
+        for (size_t i = 0; i < len; i++)
+            if (!is_alnum_ascii(label[i]) && label[i] != '-')
+                return false;
+        labels++;
+        if (label[len] == '\0') {
+            for (size_t i = 0; i < len; i++)
+                if (!isalpha((unsigned char)label[i]))
+                    return false;
+            return labels >= 2 && len >= 2;
+        }
+        label += len + 1;
+    }
+}
+
+bool user_valid_email(const char *email)
+{
+    size_t len = strlen(email);
+    const char *at = strchr(email, '@');
+    if (len < 6 || len > USER_EMAIL_MAX || at == NULL || strchr(at + 1, '@') != NULL)
+        return false;
+    size_t local_len = (size_t)(at - email);
+    if (local_len == 0 || local_len > 64 || email[0] == '.' || at[-1] == '.' || strstr(email, "..") != NULL)
+        return false;
+    /* The unquoted local part of RFC 5322 (atext and dots). */
+    static const char local_extra[] = "!#$%&'*+/=?^_`{|}~.-";
+    for (const char *p = email; p < at; p++)
+        if (!is_alnum_ascii(*p) && strchr(local_extra, *p) == NULL)
+            return false;
+    return valid_domain(at + 1);
+}
+
+bool user_valid_id(const char *id)
+{
+    if (strlen(id) != 36)
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? id[i] != '-' : !isxdigit((unsigned char)id[i]))
+            return false;
+    }
+    return true;
+}
+
+void user_lower_email(const char *email, char *out)
+{
+    size_t i = 0;
+    for (; email[i] != '\0' && i < USER_EMAIL_MAX; i++)
+        out[i] = (char)tolower((unsigned char)email[i]);
+    out[i] = '\0';
+}
+
+size_t user_utf8_length(const char *text)
+{
+    size_t count = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++)
+        if ((*p & 0xC0) != 0x80) /* not a continuation byte */
+            count++;
+    return count;
+}
