@@ -173,7 +173,8 @@ static void update_user(http_request_t *r, const auth_claims_t *who)
         return;
     }
     const char *params[] = {change->id, role};
-    pg_query(r->worker->pg, "user_set_role", params, on_role_set, http_request_hold(r));
+    http_request_hold(r);
+    pg_query(r->worker->pg, "user_set_role", params, on_role_set, change);
     json_decref(body);
 }
 

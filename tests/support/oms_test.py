@@ -6,7 +6,11 @@ own ports with scripts/stack.sh and exports where they are:
 OMS_TEST_ROOT, OMS_TEST_STACK_DIR, OMS_TEST_PG_PORT, OMS_TEST_REDIS_PORT,
 OMS_TEST_BIN_DIR.
 """
+import base64
+import hashlib
+import hmac
 import http.client
+import itertools
 import json
 import os
 import signal
@@ -21,6 +25,8 @@ PG_PORT = int(os.environ.get("OMS_TEST_PG_PORT", "55432"))
 REDIS_PORT = int(os.environ.get("OMS_TEST_REDIS_PORT", "56379"))
 BIN_DIR = os.environ.get("OMS_TEST_BIN_DIR", os.path.join(ROOT, "build", "asan", "bin"))
 ADMIN_TOKEN = "test-admin-token-0123456789"
+JWT_SECRET = "test-jwt-secret-0123456789abcdef-0123456789"
+TEST_PASSWORD = "correct horse battery staple"  # for accounts the tests register
 PG_SUPERUSER_PASSWORD = os.environ.get("POSTGRES_PASSWORD", "postgres-lab-password")
 
 
@@ -86,6 +92,41 @@ def raw_request(port, data, timeout=5):
 
 def admin_headers():
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_token(claims, secret=JWT_SECRET, header=None, sign=True):
+    """A JWT built independently of the services' C code: HS256 with
+    Python's hmac unless `header` says otherwise (`sign=False` leaves the
+    signature empty, as an `alg: none` token does)."""
+    header = header or {"alg": "HS256", "typ": "JWT"}
+    signing_input = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest() if sign else b""
+    return signing_input + "." + b64url(signature)
+
+
+def token_claims(token):
+    """The payload of a JWT, decoded without checking anything."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+_client_numbers = itertools.count(1)
+
+
+def client_ip():
+    """A fresh client address (198.18.0.0/15, for testing) to send as
+    X-Forwarded-For, so per-address login limits of one test do not touch
+    another's."""
+    n = next(_client_numbers) + os.getpid() % 1000 * 64
+    return f"198.{18 + (n >> 16) % 2}.{(n >> 8) % 256}.{n % 256}"
 
 
 def unique(prefix):
@@ -165,6 +206,7 @@ class Service:
             GNUTLS_NO_IMPLICIT_INIT="1",
             REDIS_URL=f"redis://127.0.0.1:{REDIS_PORT}/0",
             ADMIN_TOKEN=ADMIN_TOKEN,
+            JWT_SECRET=JWT_SECRET,
             LOG_LEVEL="info",
             ASAN_OPTIONS="abort_on_error=0:halt_on_error=1:detect_leaks=1",
             UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1",
@@ -219,6 +261,15 @@ class Service:
         on any of them."""
         wait_until(lambda: all(self.get("/health/ready").status == 200 for _ in range(20)), timeout=timeout,
                    what=f"{self.name} ready on every worker")
+
+    def metric(self, name, **labels):
+        """The value of one sample of /metrics (0 when absent)."""
+        wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())  # in declaration order
+        for line in self.get("/metrics").body.splitlines():
+            key, _, value = line.rpartition(" ")
+            if key == (f"{name}{{{wanted}}}" if wanted else name):
+                return float(value)
+        return 0.0
 
     def set_faults(self, faults):
         res = self.request("PUT", "/admin/faults", faults, admin_headers())
