@@ -65,7 +65,7 @@ bool user_valid_id(const char *id)
 void user_lower_email(const char *email, char *out)
 {
     size_t i = 0;
-    for (; email[i] != '\0' && i < USER_EMAIL_MAX; i++)
+    for (; i < USER_EMAIL_MAX && email[i] != '\0'; i++)
         out[i] = (char)tolower((unsigned char)email[i]);
     out[i] = '\0';
 }
