@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
-# Benchmarks the running inventory service with wrk on loopback (start the
-# system with `make run` first). Prints req/s, p50/p99 latency and the
-# service's resident memory. Bounded: each run lasts DURATION seconds.
+# Benchmarks the running services with wrk on loopback (start the system
+# with `make run` first). Prints req/s, p50/p99 latency and each service's
+# resident memory. Bounded: each run lasts DURATION seconds.
 #
-#   scripts/bench.sh                       all scenarios against :8002
+#   scripts/bench.sh [inventory] [user]    the scenarios of those services (default: both)
 #   DURATION=5 CONNECTIONS=32 scripts/bench.sh
-#   TARGET=http://127.0.0.1:8080 scripts/bench.sh   through the gateway
+#   TARGET=http://127.0.0.1:8080 scripts/bench.sh inventory   through the gateway
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 TARGET=${TARGET:-http://127.0.0.1:${INVENTORY_PORT:-8002}}
 DIRECT=http://127.0.0.1:${INVENTORY_PORT:-8002}
+USER_URL=http://127.0.0.1:${USER_PORT:-8004}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${WRK_THREADS:-1}
 ADMIN_TOKEN=${ADMIN_TOKEN:-lab-admin-token-change-me}
-PID_FILE=${STACK_DIR:-$ROOT/.run}/pids/inventory.pid
+PID_DIR=${STACK_DIR:-$ROOT/.run}/pids
 BENCH_SKUS=50
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(inventory user)
 
 case $TARGET in http://127.0.0.1:*|http://localhost:*) ;; *) echo "bench: loopback targets only" >&2; exit 2 ;; esac
 command -v wrk >/dev/null || { echo "bench: wrk is missing (make bench installs it)" >&2; exit 1; }
-curl -sf "$DIRECT/health/ready" >/dev/null || { echo "bench: $DIRECT is not ready; run 'make run' first" >&2; exit 1; }
 
-rss() { [ -f "$PID_FILE" ] && awk '/VmRSS/{printf "%.1f MB", $2/1024}' "/proc/$(cat "$PID_FILE")/status" || echo "n/a"; }
+rss() { # service
+  local pidfile=$PID_DIR/$1.pid
+  [ -f "$pidfile" ] && awk '/VmRSS/{printf "%.1f MB", $2/1024}' "/proc/$(cat "$pidfile")/status" || echo "n/a"
+}
+ready() { # url
+  curl -sf "$1/health/ready" >/dev/null || { echo "bench: $1 is not ready; run 'make run' first" >&2; exit 1; }
+}
 admin() { curl -sf -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' "$@"; }
 
 # wrk's summary reduced to one line: req/s, p50, p99, errors
@@ -39,32 +47,64 @@ run_wrk() { # name url [wrk args...]
   awk '/^cycles:/' <<<"$out"
 }
 
-echo "inventory at $TARGET, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s; idle RSS $(rss)"
+bench_inventory() {
+  ready "$DIRECT"
+  echo "inventory at $TARGET, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s; idle RSS $(rss inventory)"
 
-# Products with stock enough for any run, for the reservation cycle
-# (a 409 means they exist from an earlier run).
-for i in $(seq 1 "$BENCH_SKUS"); do
-  admin -o /dev/null -X POST "$DIRECT/api/inventory/products" -d "$(printf \
-    '{"sku":"BENCH-%04d","name":"Benchmark widget %d","category":"bench","price_cents":100,"stock":1000000}' "$i" "$i")" \
-    || true
+  # Products with stock enough for any run, for the reservation cycle
+  # (a 409 means they exist from an earlier run).
+  for i in $(seq 1 "$BENCH_SKUS"); do
+    admin -o /dev/null -X POST "$DIRECT/api/inventory/products" -d "$(printf \
+      '{"sku":"BENCH-%04d","name":"Benchmark widget %d","category":"bench","price_cents":100,"stock":1000000}' "$i" "$i")" \
+      || true
+  done
+  curl -s -o /dev/null "$TARGET/api/inventory/products/ELEC-HDPH-001"   # warm the cache
+
+  run_wrk "GET product (cached)" "$TARGET/api/inventory/products/ELEC-HDPH-001"
+  run_wrk "GET product list" "$TARGET/api/inventory/products?limit=20"
+  run_wrk "reserve+release, $BENCH_SKUS SKUs" "$TARGET" -s scripts/bench/reserve_release.lua -- "$BENCH_SKUS"
+  run_wrk "reserve+release, 1 SKU" "$TARGET" -s scripts/bench/reserve_release.lua -- 1
+
+  # The loop never blocks: hold one connection in a 2-second query (the slow
+  # database fault) and measure cached reads at the same time.
+  curl -s -o /dev/null "$TARGET/api/inventory/products/ELEC-HDPH-001"   # cached for the whole run
+  admin -o /dev/null -X PUT "$DIRECT/admin/faults" -d '{"inventory.slow_db_ms":2000}'
+  sleep 1.2
+  ( for _ in $(seq "$DURATION"); do curl -s -o /dev/null "$DIRECT/api/inventory/products?limit=3&offset=7"; done ) &
+  slow=$!
+  run_wrk "GET product during 2s query" "$TARGET/api/inventory/products/ELEC-HDPH-001"
+  admin -o /dev/null -X PUT "$DIRECT/admin/faults" -d '{"inventory.slow_db_ms":null}'
+  kill "$slow" 2>/dev/null || true
+  wait "$slow" 2>/dev/null || true
+
+  echo "inventory RSS after the runs: $(rss inventory)"
+}
+
+# GET /api/users/me with a valid token (signature, expiry, Redis deny-list
+# check, cached user document), then logins: each one is an argon2id hash
+# on the background pool, so their rate is the hashing rate.
+bench_user() {
+  ready "$USER_URL"
+  echo "user at $USER_URL, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s; idle RSS $(rss user)"
+  local token
+  token=$(curl -sf -H 'Content-Type: application/json' -H 'X-Forwarded-For: 198.19.0.1' \
+    -d '{"email":"customer001@oms.example.com","password":"LabCustomer-001"}' "$USER_URL/api/users/login" |
+    sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
+  [ -n "$token" ] || { echo "bench: cannot log in as customer001" >&2; exit 1; }
+  run_wrk "GET /api/users/me" "$USER_URL/api/users/me" -H "Authorization: Bearer $token"
+  local jobs_before; jobs_before=$(curl -s "$USER_URL/metrics" | awk '/^work_pool_job_duration_seconds_(sum|count)/{print $2}' | tr '\n' ' ')
+  CONNECTIONS=8 run_wrk "POST /api/users/login (c=8)" "$USER_URL" -s scripts/bench/login.lua
+  curl -s "$USER_URL/metrics" | awk -v before="$jobs_before" '
+    /^work_pool_job_duration_seconds_sum/ {sum=$2} /^work_pool_job_duration_seconds_count/ {count=$2}
+    END {split(before, b, " "); if (count > b[2]) printf "  argon2id: %.1f ms per hash on the pool\n", 1000 * (sum - b[1]) / (count - b[2])}'
+  sleep 2 # logins still queued when wrk stopped finish hashing
+  echo "user RSS after the runs: $(rss user)"
+}
+
+for scenario in "${scenarios[@]}"; do
+  case $scenario in
+    inventory) bench_inventory ;;
+    user) bench_user ;;
+    *) echo "bench: unknown scenario '$scenario' (inventory, user)" >&2; exit 2 ;;
+  esac
 done
-curl -s -o /dev/null "$TARGET/api/inventory/products/ELEC-HDPH-001"   # warm the cache
-
-run_wrk "GET product (cached)" "$TARGET/api/inventory/products/ELEC-HDPH-001"
-run_wrk "GET product list" "$TARGET/api/inventory/products?limit=20"
-run_wrk "reserve+release, $BENCH_SKUS SKUs" "$TARGET" -s scripts/bench/reserve_release.lua -- "$BENCH_SKUS"
-run_wrk "reserve+release, 1 SKU" "$TARGET" -s scripts/bench/reserve_release.lua -- 1
-
-# The loop never blocks: hold one connection in a 2-second query (the slow
-# database fault) and measure cached reads at the same time.
-curl -s -o /dev/null "$TARGET/api/inventory/products/ELEC-HDPH-001"   # cached for the whole run
-admin -o /dev/null -X PUT "$DIRECT/admin/faults" -d '{"inventory.slow_db_ms":2000}'
-sleep 1.2
-( for _ in $(seq "$DURATION"); do curl -s -o /dev/null "$DIRECT/api/inventory/products?limit=3&offset=7"; done ) &
-slow=$!
-run_wrk "GET product during 2s query" "$TARGET/api/inventory/products/ELEC-HDPH-001"
-admin -o /dev/null -X PUT "$DIRECT/admin/faults" -d '{"inventory.slow_db_ms":null}'
-kill "$slow" 2>/dev/null || true
-wait "$slow" 2>/dev/null || true
-
-echo "RSS after the runs: $(rss)"

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "faults.h"
 #include "inventory.h"
 
@@ -40,53 +41,16 @@ static bool cache_disabled(const server_worker_t *worker)
     return faults_own(worker, "cache_failure") > 0;
 }
 
-typedef struct cache_lookup {
-    http_request_t *r;
-    product_cache_get_cb cb;
-} cache_lookup_t;
-
-static void on_cache_get(void *data, const redisReply *reply, const char *error)
-{
-    cache_lookup_t lookup = *(cache_lookup_t *)data;
-    free(data);
-    (void)error;
-    if (!http_request_resume(lookup.r))
-        return;
-    if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
-        inventory_count_cache("hit");
-        lookup.cb(lookup.r, reply->str, reply->len);
-        return;
-    }
-    inventory_count_cache(reply != NULL && reply->type == REDIS_REPLY_NIL ? "miss" : "error");
-    lookup.cb(lookup.r, NULL, 0);
-}
-
 void product_cache_get(http_request_t *r, const char *key, product_cache_get_cb cb)
 {
-    if (cache_disabled(r->worker) || !redis_client_is_up(r->worker->redis)) {
-        inventory_count_cache("bypass");
-        cb(r, NULL, 0);
-        return;
-    }
-    cache_lookup_t *lookup = malloc(sizeof(*lookup));
-    if (lookup == NULL) {
-        cb(r, NULL, 0);
-        return;
-    }
-    *lookup = (cache_lookup_t){http_request_hold(r), cb};
-    const char *argv[] = {"GET", key};
-    redis_command_argv(r->worker->redis, on_cache_get, lookup, 2, argv, NULL);
+    cache_get(r, key, cache_disabled(r->worker), inventory_count_cache, cb);
 }
 
 void product_cache_put(server_worker_t *worker, const char *key, const char *json, size_t len, bool is_list)
 {
     if (cache_disabled(worker) || !redis_client_is_up(worker->redis))
         return;
-    char ttl[16];
-    snprintf(ttl, sizeof(ttl), "%d", inventory_config.cache_ttl_seconds);
-    const char *set[] = {"SET", key, json, "EX", ttl};
-    const size_t set_len[] = {3, strlen(key), len, 2, strlen(ttl)};
-    redis_command_argv(worker->redis, NULL, NULL, 5, set, set_len);
+    cache_put(worker, key, json, len, inventory_config.cache_ttl_seconds);
     if (is_list) {
         const char *track[] = {"SADD", LIST_KEYS_SET, key};
         redis_command_argv(worker->redis, NULL, NULL, 3, track, NULL);

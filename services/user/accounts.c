@@ -4,6 +4,8 @@
  *   GET   /api/users         all accounts, paged (admin)
  *   PATCH /api/users/{id}    change a role (admin)
  *
+ * User documents are cached in Redis (users:user:<id>, USER_CACHE_TTL_SECONDS)
+ * and rewritten by every change this service makes (login, role).
  * A role change also revokes every token the user already holds: their
  * tokens carry the old role, and a demoted admin must not keep admin rights
  * until the token expires.
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache.h"
 #include "log.h"
 #include "user.h"
 
@@ -20,6 +23,11 @@
 #define MAX_OFFSET        1000000
 
 /* --- GET /api/users/me ----------------------------------------------------------- */
+
+void accounts_cache_key(char *buf, size_t size, const char *id)
+{
+    snprintf(buf, size, "users:user:%s", id);
+}
 
 static void on_me_loaded(void *data, const pg_reply_t *reply)
 {
@@ -30,17 +38,35 @@ static void on_me_loaded(void *data, const pg_reply_t *reply)
         http_respond_error(r, 401, "invalid_token", "the token's account no longer exists");
         return;
     }
-    http_respond_json_text(r, 200, PQgetvalue(reply->result, 0, 0), (size_t)PQgetlength(reply->result, 0, 0));
+    const char *doc = PQgetvalue(reply->result, 0, 0);
+    size_t len = (size_t)PQgetlength(reply->result, 0, 0);
+    char key[USER_CACHE_KEY_MAX];
+    accounts_cache_key(key, sizeof(key), r->state);
+    cache_put(r->worker, key, doc, len, user_config.cache_ttl_seconds);
+    http_respond_json_text(r, 200, doc, len);
 }
 
+static void on_me_cached(http_request_t *r, const char *doc, size_t len)
+{
+    if (doc != NULL) {
+        http_respond_json_text(r, 200, doc, len);
+        return;
+    }
+    const char *params[] = {r->state};
+    pg_query(r->worker->pg, "user_get", params, on_me_loaded, http_request_hold(r));
+}
+
+/* Cache first: /me is what every client calls after logging in. */
 static void show_me(http_request_t *r, const auth_claims_t *who)
 {
-    const char *params[] = {who->sub};
     if (!user_valid_id(who->sub)) { /* a token for someone who is no user */
         http_respond_error(r, 401, "invalid_token", "the token does not name an account");
         return;
     }
-    pg_query(r->worker->pg, "user_get", params, on_me_loaded, http_request_hold(r));
+    r->state = (void *)who->sub;
+    char key[USER_CACHE_KEY_MAX];
+    accounts_cache_key(key, sizeof(key), who->sub);
+    cache_get(r, key, false, user_count_cache, on_me_cached);
 }
 
 void accounts_handle_me(http_request_t *r)
@@ -135,6 +161,9 @@ static void on_role_set(void *data, const pg_reply_t *reply)
         log_info(&r->trace, "role changed", LOG_STRING("user_id", change->id), LOG_STRING("from", old_role),
                  LOG_STRING("to", new_role), LOG_STRING("by", change->by));
     json_decref(doc);
+    char key[USER_CACHE_KEY_MAX];
+    accounts_cache_key(key, sizeof(key), change->id);
+    cache_put(r->worker, key, change->document, change->document_len, user_config.cache_ttl_seconds);
     if (!changed) {
         http_respond_json_text(r, 200, change->document, change->document_len);
         return;

@@ -4,6 +4,7 @@
  * token deny-list. Password hashing runs on a background pool
  * (HASH_THREADS) so that logins never stall the event loops.
  */
+#include <malloc.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -60,11 +61,17 @@ int main(void)
         .argon2_iterations = (uint32_t)config_long(&errors, "ARGON2_ITERATIONS", 2, 1, 100),
         .argon2_parallelism = (uint32_t)config_long(&errors, "ARGON2_PARALLELISM", 1, 1, 16),
         .attempts_retention_days = (int)config_long(&errors, "LOGIN_ATTEMPTS_RETENTION_DAYS", 30, 1, 3650),
+        .cache_ttl_seconds = (int)config_long(&errors, "USER_CACHE_TTL_SECONDS", 60, 1, 86400),
     };
     long hash_threads = config_long(&errors, "HASH_THREADS", cores > 0 ? cores : 1, 1, 64);
     long hash_queue = config_long(&errors, "HASH_QUEUE_MAX", 256, 1, 100000);
     config_exit_on_error(&errors, "user");
 
+    /* Each argon2id hash allocates ARGON2_MEMORY_KIB. A fixed mmap threshold
+     * makes glibc return those blocks to the system when a hash ends;
+     * otherwise it raises the threshold after the first one and keeps ~20 MB
+     * per hashing thread resident forever. */
+    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     if (passwords_init() != 0 || work_pool_start((size_t)hash_threads, (size_t)hash_queue, 5) != 0)
         return 1;
     service_definition_t service = user_service;

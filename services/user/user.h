@@ -20,6 +20,7 @@ typedef struct user_config {
     uint32_t argon2_iterations;  /* ARGON2_ITERATIONS */
     uint32_t argon2_parallelism; /* ARGON2_PARALLELISM */
     int attempts_retention_days; /* LOGIN_ATTEMPTS_RETENTION_DAYS */
+    int cache_ttl_seconds;       /* USER_CACHE_TTL_SECONDS */
 } user_config_t;
 
 extern user_config_t user_config;
@@ -74,6 +75,8 @@ void user_metrics_register(void);
 void user_count_login(const char *outcome);
 /* outcome: created, duplicate, invalid */
 void user_count_registration(const char *outcome);
+/* result: hit, miss, error, bypass */
+void user_count_cache(const char *result);
 
 /* login.c */
 void login_handle(http_request_t *r);
@@ -95,6 +98,10 @@ void login_limiter_check(http_request_t *r, const char *email, const char *clien
 void login_limiter_forgive(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id);
 
 /* accounts.c */
+
+/* The Redis key of a user's cached document. */
+#define USER_CACHE_KEY_MAX (16 + AUTH_ID_MAX)
+void accounts_cache_key(char *buf, size_t size, const char *id);
 void accounts_handle_me(http_request_t *r);
 void accounts_handle_list(http_request_t *r);
 void accounts_handle_update(http_request_t *r);

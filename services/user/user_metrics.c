@@ -7,7 +7,7 @@
 #include "metrics.h"
 #include "user.h"
 
-static metrics_family_t *logins, *registrations;
+static metrics_family_t *logins, *registrations, *cache_requests;
 
 void user_metrics_register(void)
 {
@@ -16,6 +16,9 @@ void user_metrics_register(void)
                              "Login attempts by outcome (success, bad_credentials, locked, invalid).", outcome);
     registrations =
         metrics_counter("oms_registrations_total", "Sign-ups by outcome (created, duplicate, invalid).", outcome);
+    static const char *const result[] = {"result", NULL};
+    cache_requests = metrics_counter("oms_user_cache_requests_total",
+                                     "User document lookups in the Redis cache (hit, miss, error, bypass).", result);
     /* Every outcome is exported from the start, so rate() works at once. */
     static const char *const login_outcomes[] = {"success", "bad_credentials", "locked", "invalid"};
     for (size_t i = 0; i < sizeof(login_outcomes) / sizeof(login_outcomes[0]); i++)
@@ -33,4 +36,9 @@ void user_count_login(const char *outcome)
 void user_count_registration(const char *outcome)
 {
     metrics_counter_add(registrations, (const char *const[]){outcome}, 1);
+}
+
+void user_count_cache(const char *result)
+{
+    metrics_counter_add(cache_requests, (const char *const[]){result}, 1);
 }

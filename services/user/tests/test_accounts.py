@@ -143,8 +143,11 @@ def test_register_login_me_logout_then_the_token_is_refused(user_service, accoun
     assert abs(claims["iat"] - time.time()) < 5
     assert body["expires_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["exp"]))
 
+    hits = user_service.metric("oms_user_cache_requests_total", result="hit")
     me = user_service.get("/api/users/me", bearer(body["token"]))
     assert me.status == 200 and me.json["id"] == acct.user["id"] and me.json["email"] == acct.email
+    assert me.json == body["user"]  # the login's fresh document, last_login_at included
+    assert user_service.metric("oms_user_cache_requests_total", result="hit") == hits + 1
     assert "password" not in me.body and "argon2" not in me.body
 
     out = user_service.post("/api/users/logout", headers=bearer(body["token"]))
@@ -252,6 +255,7 @@ def test_role_change_revokes_old_tokens_and_grants_admin(user_service, account):
     time.sleep(1.05)
     admin_token = acct.token()
     assert token_claims(admin_token)["role"] == "admin"
+    assert user_service.get("/api/users/me", bearer(admin_token)).json["role"] == "admin"  # cache rewritten
     assert user_service.get("/api/users?limit=1", bearer(admin_token)).status == 200
     # an admin token may change roles; other users' tokens are untouched
     other_token = other.token()
