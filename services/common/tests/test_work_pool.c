@@ -49,7 +49,7 @@ static void dispose_worker(server_worker_t *worker)
 {
     work_pool_detach(worker);
     h2o_multithread_destroy_queue(worker->queue);
-    free(worker->queue); /* h2o 2.2.5's evloop flavour leaves that to the caller */
+    free(worker->queue);             /* h2o 2.2.5's evloop flavour leaves that to the caller */
     h2o_evloop_run(worker->loop, 0); /* lets the queue's socket close */
     h2o_evloop_destroy(worker->loop);
 }
