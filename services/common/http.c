@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,11 +107,31 @@ bool http_request_resume(http_request_t *r)
     return alive;
 }
 
+/* One http_request_alloc block, chained to its request context. */
+typedef struct http_allocation {
+    struct http_allocation *next;
+    max_align_t data[]; /* aligned for any type */
+} http_allocation_t;
+
 void *http_request_alloc(http_request_t *r, size_t size)
 {
-    void *p = h2o_mem_alloc_pool(&r->req->pool, size);
-    memset(p, 0, size);
-    return p;
+    http_allocation_t *block = calloc(1, sizeof(*block) + size);
+    if (block == NULL)
+        h2o_fatal("out of memory");
+    block->next = r->allocations;
+    r->allocations = block;
+    return block->data;
+}
+
+/* h2o calls this when the last reference to a request context goes. */
+static void on_context_released(void *context)
+{
+    http_request_t *r = context;
+    while (r->allocations != NULL) {
+        http_allocation_t *block = r->allocations;
+        r->allocations = block->next;
+        free(block);
+    }
 }
 
 static int hex_digit(char c)
@@ -435,7 +456,7 @@ static bool apply_faults(http_request_t *r)
 
 int http_dispatch(server_worker_t *worker, const router_t *router, h2o_req_t *req)
 {
-    http_request_t *r = h2o_mem_alloc_shared(NULL, sizeof(*r), NULL);
+    http_request_t *r = h2o_mem_alloc_shared(NULL, sizeof(*r), on_context_released);
     memset(r, 0, sizeof(*r));
     r->req = req;
     r->worker = worker;

@@ -36,8 +36,9 @@ typedef struct http_request {
     char client[48]; /* client address: X-Forwarded-For's first hop, else the peer */
     uint64_t started_ns;
     bool responded;
-    loop_timer_t delay; /* injected latency */
-    void *state;        /* the handler's own context (request pool) */
+    loop_timer_t delay;                  /* injected latency */
+    void *state;                         /* the handler's own context (http_request_alloc) */
+    struct http_allocation *allocations; /* freed with the context, see http_request_alloc */
 } http_request_t;
 
 /* Declares the HTTP server metrics; call once before threads start. */
@@ -56,7 +57,10 @@ http_request_t *http_request_hold(http_request_t *r);
 /* Ends a hold. Returns true when the request is still there to answer. */
 bool http_request_resume(http_request_t *r);
 
-/* Allocates memory that lives as long as the request (zeroed). */
+/* Allocates zeroed memory that lives as long as `r` itself: until the
+ * request is done *and* every hold is released. Unlike h2o's request pool,
+ * which goes as soon as the client does, it is safe to reach from a callback
+ * before http_request_resume() (a context that points back to `r`). */
 void *http_request_alloc(http_request_t *r, size_t size);
 
 /* A path parameter of the matched template, NUL-terminated in the request
