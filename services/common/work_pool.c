@@ -9,6 +9,7 @@
 #include "work_pool.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -32,7 +33,12 @@ typedef struct work_job {
 /* A worker's end of the pool: where its finished jobs are delivered. */
 typedef struct work_port {
     h2o_multithread_receiver_t receiver;
-    size_t pending; /* touched only on the worker's loop */
+    size_t pending; /* submitted, `done` not run yet; touched only on the worker's loop */
+    /* Under pool.lock: jobs of this port a pool thread is running, and
+     * whether the worker has detached (past its shutdown deadline with jobs
+     * unfinished). A detached port is freed by the last such job. */
+    size_t running;
+    bool detached;
 } work_port_t;
 
 static struct {
@@ -44,7 +50,7 @@ static struct {
     pthread_t *threads;
     int nice;
     bool running, stopping;
-} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .jobs = {&pool.jobs, &pool.jobs}};
 
 static metrics_family_t *queue_depth, *jobs_total, *wait_seconds, *run_seconds;
 
@@ -73,6 +79,7 @@ static void *pool_thread_main(void *arg)
         work_job_t *job = H2O_STRUCT_FROM_MEMBER(work_job_t, queue_link, pool.jobs.next);
         h2o_linklist_unlink(&job->queue_link);
         pool.queued--;
+        job->port->running++;
         pthread_mutex_unlock(&pool.lock);
 
         metrics_gauge_add(queue_depth, NULL, -1);
@@ -80,9 +87,17 @@ static void *pool_thread_main(void *arg)
         metrics_histogram_observe(wait_seconds, NULL, (double)(started - job->queued_ns) / 1e9);
         job->run(job->data);
         metrics_histogram_observe(run_seconds, NULL, (double)(loop_now_ns() - started) / 1e9);
-        h2o_multithread_send_message(&job->port->receiver, &job->super);
 
         pthread_mutex_lock(&pool.lock);
+        work_port_t *port = job->port;
+        port->running--;
+        if (!port->detached) {
+            h2o_multithread_send_message(&port->receiver, &job->super);
+        } else {
+            free(job); /* nobody left to tell; its data goes with the process */
+            if (port->running == 0)
+                free(port);
+        }
     }
     pthread_mutex_unlock(&pool.lock);
     return NULL;
@@ -90,8 +105,12 @@ static void *pool_thread_main(void *arg)
 
 int work_pool_start(size_t threads, size_t max_queue, int nice)
 {
+    /* Pool threads must never take SIGTERM/SIGINT (the main thread waits
+     * for those): they inherit a fully blocked mask from here. */
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
     register_metrics();
-    h2o_linklist_init_anchor(&pool.jobs);
     pool.max_queue = max_queue;
     pool.nice = nice;
     pool.stopping = false;
@@ -101,10 +120,12 @@ int work_pool_start(size_t threads, size_t max_queue, int nice)
     for (pool.thread_count = 0; pool.thread_count < threads; pool.thread_count++) {
         if (pthread_create(&pool.threads[pool.thread_count], NULL, pool_thread_main, NULL) != 0) {
             log_error(NULL, "cannot start a background thread", LOG_INT("started", pool.thread_count));
+            pthread_sigmask(SIG_SETMASK, &previous, NULL);
             work_pool_stop();
             return -1;
         }
     }
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
     pool.running = true;
     return 0;
 }
@@ -150,14 +171,43 @@ int work_pool_attach(server_worker_t *worker)
     return 0;
 }
 
+/* Frees delivered messages whose `done` will never run (the loop stopped). */
+static void drop_messages(h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        work_job_t *job = H2O_STRUCT_FROM_MEMBER(work_job_t, super.link, messages->next);
+        h2o_linklist_unlink(&job->super.link);
+        free(job);
+    }
+}
+
 void work_pool_detach(server_worker_t *worker)
 {
     work_port_t *port = worker->work_port;
     if (port == NULL)
         return;
-    h2o_multithread_unregister_receiver(worker->queue, &port->receiver);
-    free(port);
     worker->work_port = NULL;
+    /* Normally nothing is pending: shutdown waits for the jobs. Past the
+     * shutdown deadline some may be queued or running; their `done` will not
+     * run, and their data is left to the process exit. */
+    pthread_mutex_lock(&pool.lock);
+    port->detached = true;
+    for (h2o_linklist_t *link = pool.jobs.next; link != &pool.jobs;) {
+        work_job_t *job = H2O_STRUCT_FROM_MEMBER(work_job_t, queue_link, link);
+        link = link->next;
+        if (job->port == port) {
+            h2o_linklist_unlink(&job->queue_link);
+            pool.queued--;
+            metrics_gauge_add(queue_depth, NULL, -1);
+            free(job);
+        }
+    }
+    bool last = port->running == 0;
+    pthread_mutex_unlock(&pool.lock);
+    drop_messages(&port->receiver._messages);
+    h2o_multithread_unregister_receiver(worker->queue, &port->receiver);
+    if (last)
+        free(port);
 }
 
 int work_pool_submit(server_worker_t *worker, work_run_fn run, work_done_fn done, void *data)
