@@ -28,6 +28,11 @@
 
 #define DRAIN_CHECK_MS 25
 
+/* Lab defaults, published in this file: fine on a lab machine, and said so
+ * in the log when a service runs with them. */
+#define DEFAULT_ADMIN_TOKEN "lab-admin-token-change-me"
+#define DEFAULT_JWT_SECRET  "lab-jwt-secret-change-me-0123456789abcdef"
+
 /* The h2o handler: every path goes to the router. */
 typedef struct root_handler {
     h2o_handler_t super;
@@ -76,10 +81,9 @@ void server_config_load(server_config_t *config, const char *service, int defaul
     const char *redis_url = config_string("REDIS_URL", "redis://127.0.0.1:6379/0");
     if (redis_parse_url(redis_url, &config->redis, reason, sizeof(reason)) != 0)
         config_error(errors, "REDIS_URL", "%s", reason);
-    config->admin_token = config_string_checked(errors, "ADMIN_TOKEN", "lab-admin-token-change-me", 16, 256);
+    config->admin_token = config_string_checked(errors, "ADMIN_TOKEN", DEFAULT_ADMIN_TOKEN, 16, 256);
     /* HS256 wants a key at least as long as its 32-byte output. */
-    config->jwt_secret =
-        config_string_checked(errors, "JWT_SECRET", "lab-jwt-secret-change-me-0123456789abcdef", 32, 512);
+    config->jwt_secret = config_string_checked(errors, "JWT_SECRET", DEFAULT_JWT_SECRET, 32, 512);
     /* Loopback (the native gateway) and Docker's default bridge networks
      * (Traefik); a LAN-wide range here would let LAN clients pick their IP. */
     const char *proxies = config_string("TRUSTED_PROXIES", "127.0.0.0/8, ::1, 172.16.0.0/12");
@@ -325,6 +329,9 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     pthread_barrier_wait(&workers_ready);
     log_info(NULL, "service started", LOG_STRING("address", config->listen_address), LOG_INT("port", config->port),
              LOG_INT("threads", config->threads), LOG_STRING("version", config->version));
+    if (strcmp(config->admin_token, DEFAULT_ADMIN_TOKEN) == 0 || strcmp(config->jwt_secret, DEFAULT_JWT_SECRET) == 0)
+        log_warn(NULL, "running with the lab's published ADMIN_TOKEN or JWT_SECRET: anyone can forge admin access;"
+                       " set both for anything reachable from outside this machine");
 
     int signal_number;
     sigwait(&signals, &signal_number);
