@@ -115,9 +115,9 @@ void accounts_handle_list(http_request_t *r)
 
 typedef struct role_change {
     http_request_t *r;
-    const char *id;
-    const char *by;
-    char *document; /* the updated user, answered once tokens are revoked */
+    char id[AUTH_ID_MAX]; /* lower-cased, as token subjects are */
+    char by[AUTH_ID_MAX];
+    char *document; /* the updated user, answered once its tokens are revoked */
     size_t document_len;
 } role_change_t;
 
@@ -128,63 +128,70 @@ static void on_tokens_revoked(void *data, const redisReply *reply, const char *e
     if (!http_request_resume(r))
         return;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        /* The role is changed; the old tokens could not be voided. Say so. */
-        log_error(&r->trace, "role changed but old tokens not revoked", LOG_STRING("user_id", change->id),
+        /* The role is set; the old tokens could not be voided. Say so: a
+         * retry sets the same role again and revokes again. */
+        log_error(&r->trace, "role set but old tokens not revoked", LOG_STRING("user_id", change->id),
                   LOG_STRING("reason", reply == NULL ? error : reply->str));
-        http_respond_unavailable(r, "redis", "role changed, but existing tokens could not be revoked; retry");
+        http_respond_unavailable(r, "redis", "role set, but existing tokens could not be revoked; retry");
         return;
     }
     http_respond_json_text(r, 200, change->document, change->document_len);
 }
 
+/* A role update always revokes the user's tokens, whatever the previous
+ * role: they carry the role they were issued with, and a retried request
+ * (after a 503) must revoke as surely as the first one. */
 static void on_role_set(void *data, const pg_reply_t *reply)
 {
     role_change_t *change = data;
     http_request_t *r = change->r;
+    server_worker_t *worker = r->worker;
+    bool set = reply->status == PG_OK && PQntuples(reply->result) == 1 && !PQgetisnull(reply->result, 0, 1);
+    if (set) {
+        /* Done in the database: revoke even if the client has gone (the
+         * context may go with it, so copy the id first). */
+        char id[AUTH_ID_MAX];
+        memcpy(id, change->id, sizeof(id));
+        const char *doc = PQgetvalue(reply->result, 0, 1);
+        size_t len = (size_t)PQgetlength(reply->result, 0, 1);
+        char key[USER_CACHE_KEY_MAX];
+        accounts_cache_key(key, sizeof(key), id);
+        cache_put(worker, key, doc, len, user_config.cache_ttl_seconds);
+        if (!http_request_resume(r)) {
+            auth_revoke_user(worker->redis, id, (int64_t)time(NULL), user_config.token_ttl_seconds, NULL, NULL);
+            return;
+        }
+        log_info(&r->trace, "role set", LOG_STRING("user_id", id), LOG_STRING("from", PQgetvalue(reply->result, 0, 0)),
+                 LOG_STRING("by", change->by));
+        change->document = http_request_alloc(r, len + 1);
+        memcpy(change->document, doc, len);
+        change->document_len = len;
+        http_request_hold(r);
+        auth_revoke_user(worker->redis, id, (int64_t)time(NULL), user_config.token_ttl_seconds, on_tokens_revoked,
+                         change);
+        return;
+    }
     if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
         return;
-    if (PQgetisnull(reply->result, 0, 0)) {
+    if (PQntuples(reply->result) == 0)
         http_respond_error(r, 404, "not_found", "no user with id %s", change->id);
-        return;
-    }
-    if (PQgetisnull(reply->result, 0, 1)) {
+    else
         http_respond_error(r, 409, "last_admin", "the last admin cannot be demoted");
-        return;
-    }
-    const char *old_role = PQgetvalue(reply->result, 0, 0);
-    change->document_len = (size_t)PQgetlength(reply->result, 0, 1);
-    change->document = h2o_strdup(&r->req->pool, PQgetvalue(reply->result, 0, 1), change->document_len).base;
-    json_t *doc = json_loadb(change->document, change->document_len, 0, NULL);
-    const char *new_role = json_string_value(json_object_get(doc, "role"));
-    bool changed = new_role != NULL && strcmp(old_role, new_role) != 0;
-    if (changed)
-        log_info(&r->trace, "role changed", LOG_STRING("user_id", change->id), LOG_STRING("from", old_role),
-                 LOG_STRING("to", new_role), LOG_STRING("by", change->by));
-    json_decref(doc);
-    char key[USER_CACHE_KEY_MAX];
-    accounts_cache_key(key, sizeof(key), change->id);
-    cache_put(r->worker, key, change->document, change->document_len, user_config.cache_ttl_seconds);
-    if (!changed) {
-        http_respond_json_text(r, 200, change->document, change->document_len);
-        return;
-    }
-    http_request_hold(r);
-    auth_revoke_user(r->worker->redis, change->id, (int64_t)time(NULL), user_config.token_ttl_seconds,
-                     on_tokens_revoked, change);
 }
 
 static void update_user(http_request_t *r, const auth_claims_t *who)
 {
     role_change_t *change = http_request_alloc(r, sizeof(*change));
     change->r = r;
-    change->id = http_path_param(r, "id");
-    change->by = h2o_strdup(&r->req->pool, who->sub, SIZE_MAX).base;
+    snprintf(change->by, sizeof(change->by), "%s", who->sub);
+    const char *id = http_path_param(r, "id");
     json_field_error_t error;
-    if (change->id == NULL || !user_valid_id(change->id)) {
+    if (id == NULL || !user_valid_id(id)) {
         json_fail(&error, "id", "id must be a user id (a UUID)");
         http_respond_field_error(r, &error);
         return;
     }
+    user_lower_ascii(id, change->id, sizeof(change->id)); /* the canonical UUID form */
     json_t *body = http_read_json_body(r);
     if (body == NULL)
         return;

@@ -27,7 +27,6 @@ typedef struct login {
     char *password;                 /* request pool; wiped once handed to the check */
     char attempt_id[17];
     char user_id[AUTH_ID_MAX];
-    auth_role_t role;
     int retry_after_s;
 } login_t;
 
@@ -50,7 +49,7 @@ static int read_credentials(http_request_t *r, login_t *login)
     if (status == 0)
         status = json_read_string(body, "password", true, 1, USER_PASSWORD_MAX * 4, &password, &error);
     if (status == 0) {
-        user_lower_email(email, login->email);
+        user_lower_ascii(email, login->email, sizeof(login->email));
         login->password = h2o_strdup(&r->req->pool, password, SIZE_MAX).base;
     }
     json_decref(body);
@@ -102,25 +101,33 @@ static void on_success_recorded(void *data, const pg_reply_t *reply)
         http_respond_error(r, 401, "invalid_credentials", "the email or the password is wrong");
         return;
     }
-    auth_claims_t claims = {.role = login->role, .iat = (int64_t)time(NULL)};
+    /* The role comes from this statement's row, not from the lookup before
+     * the password check: a role change in between must not be undone. */
+    json_t *user = json_loadb(PQgetvalue(reply->result, 0, 0), (size_t)PQgetlength(reply->result, 0, 0), 0, NULL);
+    auth_claims_t claims = {.iat = (int64_t)time(NULL)};
+    if (user == NULL || auth_role_parse(json_string_value(json_object_get(user, "role")) ?: "", &claims.role) != 0) {
+        json_decref(user);
+        http_respond_error(r, 500, "internal_error", "the account's role is unreadable");
+        return;
+    }
     claims.exp = claims.iat + user_config.token_ttl_seconds;
     snprintf(claims.sub, sizeof(claims.sub), "%s", login->user_id);
     snprintf(claims.jti, sizeof(claims.jti), "%016" PRIx64 "%016" PRIx64, random_u64(), random_u64());
     char token[AUTH_TOKEN_MAX], expires_at[32];
     if (auth_token_sign(&claims, server_config()->jwt_secret, token, sizeof(token)) < 0) {
+        json_decref(user);
         http_respond_error(r, 500, "internal_error", "the token could not be signed");
         return;
     }
     format_time(claims.exp, expires_at);
     user_count_login("success");
     log_info(&r->trace, "login succeeded", LOG_STRING("user_id", login->user_id), LOG_STRING("client", r->client),
-             LOG_STRING("role", auth_role_name(login->role)));
+             LOG_STRING("role", auth_role_name(claims.role)));
     /* The fresh document (new last_login_at) replaces the cached one. */
     char key[USER_CACHE_KEY_MAX];
     accounts_cache_key(key, sizeof(key), login->user_id);
     cache_put(r->worker, key, PQgetvalue(reply->result, 0, 0), (size_t)PQgetlength(reply->result, 0, 0),
               user_config.cache_ttl_seconds);
-    json_t *user = json_loads(PQgetvalue(reply->result, 0, 0), 0, NULL);
     http_respond_json(r, 200,
                       json_pack("{s:s, s:s, s:s, s:I, s:o}", "token", token, "token_type", "Bearer", "expires_at",
                                 expires_at, "expires_in", (json_int_t)user_config.token_ttl_seconds, "user", user));
@@ -148,15 +155,19 @@ static void on_account_found(void *data, const pg_reply_t *reply)
 {
     login_t *login = data;
     http_request_t *r = login->r;
-    if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
+    if (!http_request_resume(r))
         return;
+    if (!http_check_pg_reply(r, reply)) { /* answered 503/500: the attempt checked nothing */
+        login_limiter_refund(r->worker, login->email, r->client, login->attempt_id);
+        return;
+    }
     const char *hash = NULL;
     if (PQntuples(reply->result) == 1) {
         snprintf(login->user_id, sizeof(login->user_id), "%s", PQgetvalue(reply->result, 0, 0));
-        auth_role_parse(PQgetvalue(reply->result, 0, 1), &login->role);
-        hash = PQgetvalue(reply->result, 0, 2);
+        hash = PQgetvalue(reply->result, 0, 1);
     }
-    password_verify(r, login->password, hash, on_password_checked);
+    if (password_verify(r, login->password, hash, on_password_checked) != 0)
+        login_limiter_refund(r->worker, login->email, r->client, login->attempt_id);
     explicit_bzero(login->password, strlen(login->password));
 }
 

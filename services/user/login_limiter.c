@@ -101,3 +101,13 @@ void login_limiter_forgive(server_worker_t *worker, const char *email, const cha
     redis_command_argv(worker->redis, NULL, NULL, 2, forget_account, NULL);
     redis_command_argv(worker->redis, NULL, NULL, 3, forget_attempt, NULL);
 }
+
+void login_limiter_refund(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id)
+{
+    char email_key[KEY_MAX], ip_key[KEY_MAX];
+    keys_for(email, client_ip, email_key, ip_key);
+    const char *from_account[] = {"ZREM", email_key, attempt_id};
+    const char *from_address[] = {"ZREM", ip_key, attempt_id};
+    redis_command_argv(worker->redis, NULL, NULL, 3, from_account, NULL);
+    redis_command_argv(worker->redis, NULL, NULL, 3, from_address, NULL);
+}

@@ -107,7 +107,7 @@ static void on_job_done(void *data)
     free(job);
 }
 
-static void submit(http_request_t *r, password_job_t *job)
+static int submit(http_request_t *r, password_job_t *job)
 {
     double burn = faults_own(r->worker, "cpu_burn");
     job->r = r;
@@ -120,7 +120,9 @@ static void submit(http_request_t *r, password_job_t *job)
             h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
             http_respond_error(r, 503, "busy", "too many password checks in progress; retry shortly");
         }
+        return -1;
     }
+    return 0;
 }
 
 static password_job_t *new_job(const char *password)
@@ -132,19 +134,19 @@ static password_job_t *new_job(const char *password)
     return job;
 }
 
-void password_hash(http_request_t *r, const char *password, password_hashed_fn done)
+int password_hash(http_request_t *r, const char *password, password_hashed_fn done)
 {
     password_job_t *job = new_job(password);
     job->hashed = done;
-    submit(r, job);
+    return submit(r, job);
 }
 
-void password_verify(http_request_t *r, const char *password, const char *hash, password_checked_fn done)
+int password_verify(http_request_t *r, const char *password, const char *hash, password_checked_fn done)
 {
     password_job_t *job = new_job(password);
     job->verifying = true;
     job->against_dummy = hash == NULL;
     job->checked = done;
     snprintf(job->hash, sizeof(job->hash), "%s", hash != NULL ? hash : dummy_hash);
-    submit(r, job);
+    return submit(r, job);
 }

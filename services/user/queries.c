@@ -12,8 +12,8 @@ const pg_statement_t user_statements[] = {
     /* Inserts the user and its user.registered outbox event together. */
     {"user_register", "SELECT users.register($1, $2, $3, $4)::text", 4},
 
-    /* What a login needs: the id, role and hash, and the user document. */
-    {"user_for_login", "SELECT id, role, password_hash FROM users.users WHERE lower(email) = lower($1)", 1},
+    /* What a password check needs: the id and the hash. */
+    {"user_for_login", "SELECT id, password_hash FROM users.users WHERE lower(email) = lower($1)", 1},
 
     /* A successful login: stamp last_login_at and record the attempt. */
     {"user_logged_in",
@@ -44,17 +44,9 @@ const pg_statement_t user_statements[] = {
      "  'limit', $2::int, 'offset', $3::int)::text",
      3},
 
-    /* Changes a role unless it would leave no admin. Returns whether the user
-     * exists, its previous role, and the updated document (NULL when the
-     * change was refused). The row lock makes concurrent changes queue. */
-    {"user_set_role",
-     "WITH target AS (SELECT id, role FROM users.users WHERE id = $1::uuid FOR UPDATE),"
-     " updated AS (UPDATE users.users u SET role = $2, updated_at = now() FROM target t"
-     "             WHERE u.id = t.id AND ($2 = 'admin' OR t.role = 'customer' OR EXISTS"
-     "                   (SELECT 1 FROM users.users o WHERE o.role = 'admin' AND o.id <> t.id))"
-     "             RETURNING users.user_json(u)::text AS doc)"
-     " SELECT (SELECT role FROM target), (SELECT doc FROM updated)",
-     2},
+    /* Sets a role unless it would leave no admin (migrations/003): no row
+     * when the user does not exist, a NULL document when refused. */
+    {"user_set_role", "SELECT previous_role, document::text FROM users.set_role($1::uuid, $2)", 2},
 };
 
 const size_t user_statement_count = sizeof(user_statements) / sizeof(user_statements[0]);

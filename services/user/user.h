@@ -42,8 +42,8 @@ bool user_valid_email(const char *email);
 /* True when `id` is a UUID in its canonical 8-4-4-4-12 hex form. */
 bool user_valid_id(const char *id);
 
-/* Copies `email` lower-cased into `out` (USER_EMAIL_MAX + 1 bytes). */
-void user_lower_email(const char *email, char *out);
+/* Copies ASCII `text` lower-cased into `out` (truncated to size - 1). */
+void user_lower_ascii(const char *text, char *out, size_t size);
 
 /* Number of characters (UTF-8 code points) of a valid UTF-8 string. */
 size_t user_utf8_length(const char *text);
@@ -55,16 +55,16 @@ size_t user_utf8_length(const char *text);
 int passwords_init(void);
 
 /* Hashes `password` on the background pool, then calls `done` on the loop
- * with the PHC-format hash (valid during the call). When the pool is
- * saturated, answers 503 itself and never calls `done`. */
+ * with the PHC-format hash (valid during the call). Returns 0, or -1 when
+ * the pool is saturated: then it has answered 503 and `done` never runs. */
 typedef void (*password_hashed_fn)(http_request_t *r, const char *hash);
-void password_hash(http_request_t *r, const char *password, password_hashed_fn done);
+int password_hash(http_request_t *r, const char *password, password_hashed_fn done);
 
 /* Checks `password` against `hash` (NULL: against the dummy hash, which
- * never matches) on the pool, then calls `done` with the result. 503 and no
- * call when the pool is saturated. */
+ * never matches) on the pool, then calls `done` with the result. Returns 0,
+ * or -1 after answering 503 when the pool is saturated. */
 typedef void (*password_checked_fn)(http_request_t *r, bool matches);
-void password_verify(http_request_t *r, const char *password, const char *hash, password_checked_fn done);
+int password_verify(http_request_t *r, const char *password, const char *hash, password_checked_fn done);
 
 /* registration.c */
 void registration_handle(http_request_t *r);
@@ -96,6 +96,10 @@ void login_limiter_check(http_request_t *r, const char *email, const char *clien
 /* After a successful login: the attempt was no failure, and the account's
  * failures are forgotten (the address keeps its other failures). */
 void login_limiter_forgive(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id);
+
+/* When the password could not be checked (database or hashing pool
+ * unavailable): the attempt does not count at all. */
+void login_limiter_refund(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id);
 
 /* accounts.c */
 

@@ -62,11 +62,11 @@ bool user_valid_id(const char *id)
     return true;
 }
 
-void user_lower_email(const char *email, char *out)
+void user_lower_ascii(const char *text, char *out, size_t size)
 {
     size_t i = 0;
-    for (; i < USER_EMAIL_MAX && email[i] != '\0'; i++)
-        out[i] = (char)tolower((unsigned char)email[i]);
+    for (; i + 1 < size && text[i] != '\0'; i++)
+        out[i] = (char)tolower((unsigned char)text[i]);
     out[i] = '\0';
 }
 

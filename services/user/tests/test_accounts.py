@@ -257,12 +257,26 @@ def test_role_change_revokes_old_tokens_and_grants_admin(user_service, account):
     assert token_claims(admin_token)["role"] == "admin"
     assert user_service.get("/api/users/me", bearer(admin_token)).json["role"] == "admin"  # cache rewritten
     assert user_service.get("/api/users?limit=1", bearer(admin_token)).status == 200
-    # an admin token may change roles; other users' tokens are untouched
+    # an admin token may set roles; setting one always revokes that user's
+    # tokens (a retried request must revoke as surely as the first), and
+    # nobody else's
     other_token = other.token()
     res = user_service.request("PATCH", f"/api/users/{other.user['id']}", {"role": "customer"},
                                bearer(admin_token))
     assert res.status == 200 and res.json["role"] == "customer"
-    assert user_service.get("/api/users/me", bearer(other_token)).status == 200  # no change, no revocation
+    assert user_service.get("/api/users/me", bearer(other_token)).status == 401
+    assert user_service.get("/api/users/me", bearer(admin_token)).status == 200
+
+
+def test_role_change_by_upper_case_id_still_revokes(user_service, account):
+    acct = account()
+    token = acct.token()
+    res = user_service.request("PATCH", f"/api/users/{acct.user['id'].upper()}", {"role": "admin"},
+                               admin_headers())
+    assert res.status == 200 and res.json["id"] == acct.user["id"], res
+    assert user_service.get("/api/users/me", bearer(token)).status == 401
+    time.sleep(1.05)
+    assert user_service.get("/api/users/me", bearer(acct.token())).json["role"] == "admin"
 
 
 @pytest.mark.parametrize("path,body,status,field", [
@@ -297,6 +311,27 @@ def test_the_last_admin_cannot_be_demoted(user_service, account):
         query("UPDATE users.users SET role = 'admin' WHERE id = ANY(%s::uuid[])", others)
     res = user_service.request("PATCH", f"/api/users/{acct.user['id']}", {"role": "customer"}, admin_headers())
     assert res.status == 200 and res.json["role"] == "customer"
+
+
+def test_two_admins_demoting_each_other_leave_one_admin(user_service, account):
+    from concurrent.futures import ThreadPoolExecutor
+    a, b = account(), account()
+    for acct in (a, b):
+        assert user_service.request("PATCH", f"/api/users/{acct.user['id']}", {"role": "admin"},
+                                    admin_headers()).status == 200
+    others = [r[0] for r in query("SELECT id::text FROM users.users WHERE role = 'admin' AND id NOT IN (%s, %s)",
+                                  a.user["id"], b.user["id"])]
+    query("UPDATE users.users SET role = 'customer' WHERE id = ANY(%s::uuid[])", others)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(
+                lambda acct: user_service.request("PATCH", f"/api/users/{acct.user['id']}", {"role": "customer"},
+                                                  admin_headers()), (a, b)))
+        assert sorted(r.status for r in results) == [200, 409], results
+        assert query("SELECT count(*) FROM users.users WHERE role = 'admin' AND id IN (%s, %s)",
+                     a.user["id"], b.user["id"])[0][0] == 1
+    finally:
+        query("UPDATE users.users SET role = 'admin' WHERE id = ANY(%s::uuid[])", others)
 
 
 def test_seeded_lab_accounts_can_log_in(user_service):

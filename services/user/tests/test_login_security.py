@@ -176,6 +176,21 @@ def test_cpu_burn_fault_adds_hashing_work(user_service, account):
     user_service.set_faults({"user.cpu_burn": 0})
 
 
+def test_attempts_that_could_not_be_checked_do_not_count(user_service, account):
+    acct = account()
+    ip = client_ip()
+    stack("stop-postgres")
+    try:
+        wait_until(lambda: user_service.get("/health/ready").status == 503, 10, what="postgres seen down")
+        for _ in range(6):  # more than the account's limit
+            res = login(user_service, acct.email, acct.password, ip)
+            assert res.status == 503, res
+    finally:
+        stack("start-postgres")
+    user_service.wait_ready_everywhere()
+    assert acct.login(ip=ip).status == 200  # none of the six counted as a failure
+
+
 @pytest.fixture
 def redis_down():
     stack("stop-redis")
