@@ -54,7 +54,7 @@ run_integration() {
     return
   fi
   # Debian's interpreter, where python3-pytest and python3-psycopg2 live.
-  /usr/bin/python3 -m pytest -p no:cacheprovider -q services/*/tests tests/e2e "$@"
+  /usr/bin/python3 -m pytest -p no:cacheprovider -q services/*/tests tests/e2e tests/deploy "$@"
   integration_status=$?
   stack stop >/dev/null 2>&1 || true
   trap - EXIT

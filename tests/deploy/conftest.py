@@ -1,0 +1,5 @@
+"""Tests of the deployment files (Compose stacks and their configs)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))

@@ -1,0 +1,222 @@
+"""The Grafana VM's configuration: the rendered Prometheus and Alertmanager
+configs pass their own tools, the real (Debian) Prometheus scrapes the
+natively running services with that config, Grafana's provisioning links
+data sources that exist, and RabbitMQ's definitions hold DESIGN's topology."""
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+from compose import read_env_file
+from oms_test import ROOT, Service, free_port, wait_until
+
+RENDER = os.path.join(ROOT, "infrastructure", "render-template.sh")
+RULES = os.path.join(ROOT, "infrastructure", "prometheus", "rules")
+GRAFANA = os.path.join(ROOT, "infrastructure", "grafana")
+
+
+def render(template, **env):
+    out = subprocess.run([RENDER, os.path.join(ROOT, template)], env=dict(os.environ, **env), capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_render_template_fills_in_and_refuses_missing_values(tmp_path):
+    template = write(tmp_path, "t.tmpl", 'a: "${ONE}" b: ${TWO:-2} c: ${1} d: $$x\n')
+    out = subprocess.run([RENDER, template], env={"ONE": "1", "PATH": os.environ["PATH"]}, capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and out.stdout == 'a: "1" b: 2 c: ${1} d: $$x\n'
+    out = subprocess.run([RENDER, template], env={"PATH": os.environ["PATH"]}, capture_output=True, text=True)
+    assert out.returncode != 0 and "ONE is not set" in out.stderr
+
+
+def test_rendered_prometheus_config_and_rules_pass_promtool(tmp_path):
+    config = write(tmp_path, "prometheus.yml",
+                   render("infrastructure/prometheus/prometheus.yml.tmpl", WEBAPP_HOST="10.0.0.5",
+                          PROMETHEUS_RULES_DIR=RULES))
+    check = subprocess.run(["promtool", "check", "config", config], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    rules = sorted(os.path.join(RULES, f) for f in os.listdir(RULES))
+    check = subprocess.run(["promtool", "check", "rules", *rules], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    doc = yaml.safe_load(open(config))
+    jobs = {job["job_name"]: job for job in doc["scrape_configs"]}
+    assert jobs["inventory"]["static_configs"][0]["targets"] == ["10.0.0.5:8002"]
+    assert jobs["user"]["static_configs"][0]["targets"] == ["10.0.0.5:8004"]
+    for job in ("traefik", "rabbitmq", "postgres", "redis", "node", "cadvisor", "prometheus", "alertmanager", "loki",
+                "tempo", "grafana"):
+        assert job in jobs, job
+    # both VMs' hosts and containers
+    assert {c["labels"]["vm"] for c in jobs["node"]["static_configs"]} == {"webapp", "grafana"}
+    assert {c["labels"]["vm"] for c in jobs["cadvisor"]["static_configs"]} == {"webapp", "grafana"}
+
+
+def test_rendered_alertmanager_config_passes_amtool(tmp_path):
+    config = write(tmp_path, "alertmanager.yml",
+                   render("infrastructure/alertmanager/alertmanager.yml.tmpl", WEBAPP_HOST="10.0.0.5"))
+    check = subprocess.run(["amtool", "check-config", config], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    doc = yaml.safe_load(open(config))
+    urls = [w["url"] for r in doc["receivers"] for w in r.get("webhook_configs", [])]
+    assert urls == ["http://10.0.0.5:8005/api/notifications/alerts"]
+    assert any(r.get("email_configs") for r in doc["receivers"])
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=5) as res:
+        return json.load(res)
+
+
+@pytest.fixture
+def native_services():
+    running = [Service("inventory").start(), Service("user").start()]
+    yield {s.name: s for s in running}
+    for s in running:
+        assert s.stop() == 0
+
+
+def test_native_prometheus_scrapes_the_running_services(tmp_path, native_services):
+    """The real Prometheus (Debian's) with the config the Grafana VM uses,
+    rendered for this machine: every job of a service running here is up."""
+    port = free_port()
+    config = write(tmp_path, "prometheus.yml", render(
+        "infrastructure/prometheus/prometheus.yml.tmpl", WEBAPP_HOST="127.0.0.1",
+        INVENTORY_PORT=str(native_services["inventory"].port), USER_PORT=str(native_services["user"].port),
+        SCRAPE_INTERVAL="1s", PROMETHEUS_RULES_DIR=RULES, ALERTMANAGER_ADDRESS=f"127.0.0.1:{free_port()}"))
+    log = open(tmp_path / "prometheus.log", "wb")
+    prometheus = subprocess.Popen(
+        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
+         "--web.enable-remote-write-receiver"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        api = f"http://127.0.0.1:{port}/api/v1"
+
+        def health():
+            try:
+                targets = get_json(f"{api}/targets")["data"]["activeTargets"]
+            except OSError:
+                return None
+            by_job = {t["labels"]["job"]: t["health"] for t in targets}
+            return by_job if by_job.get("inventory") == "up" and by_job.get("user") == "up" else None
+
+        by_job = wait_until(health, 30, interval=0.5, what="inventory and user targets up")
+        # the Grafana VM's own components, Traefik and cAdvisor are not here
+        assert set(by_job) >= {"inventory", "user", "traefik", "prometheus", "loki", "tempo"}
+        # a recording rule evaluates over the services' real metrics
+        groups = {g["name"] for g in get_json(f"{api}/rules")["data"]["groups"]}
+        assert {"oms-http", "oms-availability", "oms-security"} <= groups
+        samples = wait_until(lambda: get_json(f"{api}/query?query=up%7Bjob%3D%22user%22%7D")["data"]["result"],
+                             10, what="user series")
+        assert samples[0]["metric"]["vm"] == "webapp" and samples[0]["value"][1] == "1"
+    finally:
+        prometheus.terminate()
+        prometheus.wait(10)
+        log.close()
+
+
+def load_yaml(*parts):
+    with open(os.path.join(*parts)) as f:
+        return yaml.safe_load(f)
+
+
+def uid_references(node):
+    """Every datasource uid a provisioning file or dashboard points at."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "datasourceUid" and isinstance(value, str):
+                yield value
+            elif key == "datasource" and isinstance(value, dict) and "uid" in value:
+                yield value["uid"]
+            else:
+                yield from uid_references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from uid_references(item)
+
+
+def test_grafana_provisioning_links_datasources_that_exist():
+    sources = load_yaml(GRAFANA, "provisioning", "datasources", "datasources.yml")["datasources"]
+    uids = {d["uid"] for d in sources}
+    assert uids == {"prometheus", "loki", "tempo", "alertmanager"}
+    by_uid = {d["uid"]: d for d in sources}
+    # the correlations this lab teaches
+    assert by_uid["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"] == "tempo"
+    assert by_uid["loki"]["jsonData"]["derivedFields"][0]["datasourceUid"] == "tempo"
+    tempo = by_uid["tempo"]["jsonData"]
+    assert tempo["tracesToLogsV2"]["datasourceUid"] == "loki"
+    assert tempo["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    assert tempo["serviceMap"]["datasourceUid"] == "prometheus" and tempo["nodeGraph"]["enabled"]
+    referenced = set(uid_references(sources))
+    # dashboards
+    provider = load_yaml(GRAFANA, "provisioning", "dashboards", "dashboards.yml")["providers"][0]
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+    dashboards = os.listdir(os.path.join(GRAFANA, "dashboards"))
+    assert dashboards
+    for name in dashboards:
+        with open(os.path.join(GRAFANA, "dashboards", name)) as f:
+            dashboard = json.load(f)
+        assert dashboard["uid"] and dashboard["panels"]
+        referenced |= set(uid_references(dashboard))
+    assert referenced and referenced <= uids, referenced - uids
+    # alerting provisioning parses and names a contact point its policy uses
+    alerting = load_yaml(GRAFANA, "provisioning", "alerting", "contact-points.yml")
+    names = {c["name"] for c in alerting["contactPoints"]}
+    assert alerting["policies"][0]["receiver"] in names
+
+
+def test_the_uid_check_would_catch_a_dangling_reference():
+    assert set(uid_references({"panels": [{"datasource": {"uid": "nope"}}]})) == {"nope"}
+    assert set(uid_references({"a": [{"datasourceUid": "x"}]})) == {"x"}
+
+
+def test_loki_tempo_and_promtail_configs():
+    loki = load_yaml(ROOT, "infrastructure", "loki", "loki.yml")
+    assert loki["ruler"]["enable_api"] and loki["ruler"]["alertmanager_url"].startswith("http://alertmanager:9093")
+    rules = load_yaml(ROOT, "infrastructure", "loki", "rules", "fake", "oms-logs.yml")
+    assert rules["groups"][0]["rules"]
+    tempo = load_yaml(ROOT, "infrastructure", "tempo", "tempo.yml")
+    protocols = tempo["distributor"]["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"].endswith(":4317") and protocols["http"]["endpoint"].endswith(":4318")
+    assert tempo["metrics_generator"]["storage"]["remote_write"][0]["url"] == "http://prometheus:9090/api/v1/write"
+    assert {"service-graphs", "span-metrics"} <= set(tempo["overrides"]["defaults"]["metrics_generator"]["processors"])
+    promtail = load_yaml(ROOT, "infrastructure", "promtail", "promtail.yml")
+    assert promtail["clients"][0]["url"] == "http://${GRAFANA_HOST}:3100/loki/api/v1/push"
+    job = promtail["scrape_configs"][0]
+    assert job["docker_sd_configs"]
+    assert {r["target_label"] for r in job["relabel_configs"]} >= {"service"}
+    assert any("labels" in stage and "level" in stage["labels"] for stage in job["pipeline_stages"])
+
+
+def test_rabbitmq_definitions_hold_the_design_topology():
+    with open(os.path.join(ROOT, "infrastructure", "rabbitmq", "definitions.json")) as f:
+        defs = json.load(f)
+    exchanges = {e["name"]: e for e in defs["exchanges"]}
+    assert exchanges["oms.events"]["type"] == "topic" and exchanges["oms.events"]["durable"]
+    assert "oms.dlx" in exchanges
+    queues = {q["name"]: q for q in defs["queues"]}
+    assert queues["notification.events"]["arguments"]["x-dead-letter-exchange"] == "oms.dlx"
+    bound = {(b["source"], b["destination"], b["routing_key"]) for b in defs["bindings"]}
+    assert ("oms.events", "notification.events", "user.registered") in bound
+    assert ("oms.dlx", "oms.dead-letters", "#") in bound
+    # the user's hash is of the password .env.example gives the services
+    password = read_env_file(os.path.join(ROOT, ".env.example"))["RABBITMQ_PASSWORD"]
+    user = defs["users"][0]
+    raw = base64.b64decode(user["password_hash"])
+    assert user["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+    assert hashlib.sha256(raw[:4] + password.encode()).digest() == raw[4:]
+    with open(os.path.join(ROOT, "infrastructure", "rabbitmq", "enabled_plugins")) as f:
+        assert "rabbitmq_prometheus" in f.read()
