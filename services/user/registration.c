@@ -43,11 +43,7 @@ static int read_registration(http_request_t *r, registration_t *reg)
     json_field_error_t error;
     int status = json_reject_unknown_fields(body, allowed, &error);
     if (status == 0)
-        status = json_read_string(body, "email", true, 1, USER_EMAIL_MAX, &email, &error);
-    if (status == 0 && !user_valid_email(email))
-        status = json_fail(&error, "email", "email must be an address like name@example.com");
-    if (status == 0)
-        status = json_read_string(body, "password", true, 1, USER_PASSWORD_MAX * 4, &password, &error);
+        status = user_read_credentials(body, &email, &password, &error);
     if (status == 0 &&
         (user_utf8_length(password) < USER_PASSWORD_MIN || user_utf8_length(password) > USER_PASSWORD_MAX))
         status =

@@ -39,6 +39,11 @@ extern const size_t user_statement_count;
  * domain of letters, digits and '-'); the check a sign-up form would make. */
 bool user_valid_email(const char *email);
 
+/* Reads "email" (an address, see user_valid_email) and "password" (1 to
+ * USER_PASSWORD_MAX characters' worth of bytes) from a request body.
+ * Returns 0, or -1 with `error` naming the field. */
+int user_read_credentials(const json_t *body, const char **email, const char **password, json_field_error_t *error);
+
 /* True when `id` is a UUID in its canonical 8-4-4-4-12 hex form. */
 bool user_valid_id(const char *id);
 

@@ -78,3 +78,13 @@ size_t user_utf8_length(const char *text)
             count++;
     return count;
 }
+
+int user_read_credentials(const json_t *body, const char **email, const char **password, json_field_error_t *error)
+{
+    int status = json_read_string(body, "email", true, 1, USER_EMAIL_MAX, email, error);
+    if (status == 0 && !user_valid_email(*email))
+        status = json_fail(error, "email", "email must be an address like name@example.com");
+    if (status == 0)
+        status = json_read_string(body, "password", true, 1, USER_PASSWORD_MAX * 4, password, error);
+    return status;
+}
