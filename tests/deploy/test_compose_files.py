@@ -8,6 +8,7 @@ import re
 
 import jsonschema
 import pytest
+import yaml
 
 from compose import InterpolationError, load, read_env_file, variables_used
 from oms_test import ROOT
@@ -104,7 +105,7 @@ def test_every_service_is_built_routed_and_checked(webapp):
         assert f"traefik.http.routers.{name}.rule=PathPrefix(`{PREFIXES[name]}`)" in labels
         assert any(l.startswith(f"traefik.http.services.{name}.loadBalancer.healthCheck.path=/health/ready")
                    for l in labels)
-        assert f"traefik.http.routers.{name}.middlewares=oms-retry@docker,oms-circuit-breaker@docker" in labels
+        assert f"traefik.http.routers.{name}.middlewares=oms-retry@file,oms-circuit-breaker@file" in labels
         port = svc["environment"]["PORT"]
         assert f"{port}:{port}" in svc["ports"]
         assert f"traefik.http.services.{name}.loadBalancer.server.port={port}" in labels
@@ -112,10 +113,12 @@ def test_every_service_is_built_routed_and_checked(webapp):
         for dependency in ("postgres", "redis", "rabbitmq"):
             assert svc["depends_on"][dependency]["condition"] == "service_healthy"
         assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    middlewares = services["traefik"]["labels"]
-    assert any(l.startswith("traefik.http.middlewares.oms-retry.retry.attempts=") for l in middlewares)
-    assert any(l.startswith("traefik.http.middlewares.oms-circuit-breaker.circuitBreaker.expression=")
-               for l in middlewares)
+    assert "--providers.file.filename=/etc/traefik/dynamic.yml" in services["traefik"]["command"]
+    assert any(v.endswith(":/etc/traefik/dynamic.yml:ro") for v in services["traefik"]["volumes"])
+    with open(os.path.join(ROOT, "infrastructure", "traefik", "dynamic.yml")) as f:
+        middlewares = yaml.safe_load(f)["http"]["middlewares"]
+    assert middlewares["oms-retry"]["retry"]["attempts"] >= 1
+    assert "ResponseCodeRatio" in middlewares["oms-circuit-breaker"]["circuitBreaker"]["expression"]
 
 
 def test_traefik_exports_metrics_logs_and_traces(webapp):

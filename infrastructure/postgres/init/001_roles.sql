@@ -36,3 +36,8 @@ CREATE TABLE IF NOT EXISTS public.schema_migrations (
     PRIMARY KEY (service, version)
 );
 REVOKE ALL ON public.schema_migrations FROM PUBLIC;
+
+-- Per-statement timing for the PostgreSQL exporter and the lab's slow-query
+-- exercises. It collects only where the server preloads the library (the
+-- Compose stack does: shared_preload_libraries=pg_stat_statements).
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
