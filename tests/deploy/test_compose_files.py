@@ -5,6 +5,8 @@ pinned, limits and health checks in place, every variable documented."""
 import json
 import os
 import re
+import shutil
+import subprocess
 
 import jsonschema
 import pytest
@@ -220,3 +222,52 @@ def test_the_dockerfile_builds_any_service_as_a_non_root_user():
     with open(os.path.join(ROOT, ".dockerignore")) as f:
         ignored = f.read().split()
     assert {".git", "build", ".run", ".test-run"} <= set(ignored)
+
+
+def dockerfile_stage(text, index):
+    return re.split(r"^FROM ", text, flags=re.M)[index + 1]
+
+
+@pytest.mark.parametrize("service", service_dirs())
+def test_the_dockerfile_build_stage_compiles_and_the_runtime_stage_has_its_libraries(tmp_path, service):
+    """The build stage's steps, run here on the same Debian: copy what its
+    COPY lines copy (minus .dockerignore's **/tests), run its make command;
+    then every library the binary links directly must come from a package
+    the runtime stage installs (or libc6, in every Debian image)."""
+    with open(os.path.join(ROOT, "services", "Dockerfile")) as f:
+        text = f.read().replace("${SERVICE}", service)
+    build = dockerfile_stage(text, 0)
+    context = tmp_path / "context"
+    context.mkdir()
+    for line in re.findall(r"^COPY (.+)$", build, re.M):
+        *sources, target = line.split()
+        for item in sources:
+            src = os.path.join(ROOT, item)
+            dst = context / target / os.path.basename(item) if target.endswith("/") else context / target
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if os.path.isdir(src):
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+            else:
+                shutil.copy(src, dst)
+    make = re.search(r"RUN (make .*?) \\", build, re.S).group(1).replace("${REVISION}", "test")
+    out = subprocess.run(make, shell=True, cwd=context, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    binary = context / "build" / "release" / "bin" / service
+    assert binary.exists()
+
+    runtime = dockerfile_stage(text, 1)
+    packages = set(re.search(r"apt-get install -y --no-install-recommends ([^&]*)&&", runtime, re.S)
+                   .group(1).replace("\\", " ").split()) | {"libc6"}
+    needed = re.findall(r"\(NEEDED\).*\[(.*)\]", subprocess.run(["readelf", "-d", str(binary)], capture_output=True,
+                                                               text=True).stdout)
+    assert needed
+    for library in needed:
+        path = subprocess.run(["sh", "-c", f"ldconfig -p | awk '$1 == \"{library}\" {{print $NF; exit}}'"],
+                              capture_output=True, text=True).stdout.strip()
+        # dpkg knows a file by the path its package installed it at; with
+        # the merged /usr that may be /lib/... or /usr/lib/..., the link or the file.
+        real = os.path.realpath(path)
+        candidates = [path, real, "/usr" + path, real.replace("/usr/lib/", "/lib/", 1)]
+        owners = [subprocess.run(["dpkg", "-S", c], capture_output=True, text=True).stdout for c in candidates]
+        package = next((o.split(":")[0] for o in owners if o), "")
+        assert package in packages, f"{library} comes from {package}, which the runtime stage does not install"
