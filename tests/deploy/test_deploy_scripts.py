@@ -4,7 +4,7 @@ import os
 import re
 import subprocess
 
-from oms_test import PG_PORT, REDIS_PORT, ROOT, Service, free_port
+from oms_test import PG_PORT, REDIS_PORT, ROOT, free_port, running
 
 
 def run(*args, env=None):
@@ -40,14 +40,11 @@ def test_health_check_tells_working_from_broken_endpoints():
     """`native` role against the test stack: PostgreSQL, Redis and the two
     services are up; the gateway and RabbitMQ are not (the tests do not
     start them). Each shows as such, and the exit status says "failed"."""
-    inventory, user = Service("inventory").start(), Service("user").start()
-    try:
+    with running("inventory", "user") as services:
         out = run("health-check.sh", "native", env={
-            "INVENTORY_PORT": str(inventory.port), "USER_PORT": str(user.port), "PG_PORT": str(PG_PORT),
-            "REDIS_PORT": str(REDIS_PORT), "GATEWAY_PORT": str(free_port()), "AMQP_PORT": str(free_port()),
-            "RABBITMQ_PROMETHEUS_PORT": str(free_port())})
-    finally:
-        assert inventory.stop() == 0 and user.stop() == 0
+            "INVENTORY_PORT": str(services["inventory"].port), "USER_PORT": str(services["user"].port),
+            "PG_PORT": str(PG_PORT), "REDIS_PORT": str(REDIS_PORT), "GATEWAY_PORT": str(free_port()),
+            "AMQP_PORT": str(free_port()), "RABBITMQ_PROMETHEUS_PORT": str(free_port())})
     rows = [re.match(r"^(.{26}) (\S+)\s+(ok|FAIL)\s+(.+)$", line) for line in out.stdout.splitlines()[1:-1]]
     assert all(rows), out.stdout
     results = {row.group(1).strip(): row.group(3) for row in rows}

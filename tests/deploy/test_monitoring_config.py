@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from compose import read_env_file
-from oms_test import PG_PORT, PG_SUPERUSER_PASSWORD, REDIS_PORT, ROOT, Service, free_port, wait_until
+from oms_test import PG_PORT, PG_SUPERUSER_PASSWORD, REDIS_PORT, ROOT, free_port, running, wait_until
 
 RENDER = os.path.join(ROOT, "infrastructure", "render-template.sh")
 RULES = os.path.join(ROOT, "infrastructure", "prometheus", "rules")
@@ -83,10 +83,8 @@ def get_json(url):
 
 @pytest.fixture
 def native_services():
-    running = [Service("inventory").start(), Service("user").start()]
-    yield {s.name: s for s in running}
-    for s in running:
-        assert s.stop() == 0
+    with running("inventory", "user") as services:
+        yield services
 
 
 @pytest.fixture

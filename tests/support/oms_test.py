@@ -7,6 +7,7 @@ OMS_TEST_ROOT, OMS_TEST_STACK_DIR, OMS_TEST_PG_PORT, OMS_TEST_REDIS_PORT,
 OMS_TEST_BIN_DIR.
 """
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -275,3 +276,21 @@ class Service:
         res = self.request("PUT", "/admin/faults", faults, admin_headers())
         assert res.status == 200, res
         return res.json
+
+
+@contextlib.contextmanager
+def running(*names, **env):
+    """Starts services (fault flags cleared first), yields them (one, or a
+    dict by name), then stops them and requires each to exit 0: a clean,
+    leak-free shutdown is part of every test run."""
+    redis_cli("DEL", FAULTS_KEY)
+    services = [Service(name, **env).start() for name in names]
+    try:
+        yield services[0] if len(services) == 1 else {s.name: s for s in services}
+    finally:
+        for service in services:
+            status = service.stop()
+            assert status == 0, f"{service.name} exited with {status}:\n{service.read_log()[-4000:]}"
+
+
+FAULTS_KEY = "oms:faults"

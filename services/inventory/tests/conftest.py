@@ -6,18 +6,14 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "support"))
 
-from oms_test import Service, admin_headers, redis_cli, unique  # noqa: E402
+from oms_test import admin_headers, redis_cli, running, unique  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def inventory():
-    """One inventory service for the session, stopped (and checked to stop
-    cleanly) at the end."""
-    redis_cli("DEL", "oms:faults")
-    service = Service("inventory").start()
-    yield service
-    status = service.stop()
-    assert status == 0, f"inventory exited with {status}:\n{service.read_log()[-4000:]}"
+    """One inventory service for the session, checked to stop cleanly."""
+    with running("inventory") as service:
+        yield service
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from oms_test import BIN_DIR, Service, admin_headers, raw_request, request
+from oms_test import BIN_DIR, Service, admin_headers, raw_request, request, running
 
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -73,13 +73,10 @@ def test_access_log_names_the_forwarded_client(inventory):
 
 
 def test_forwarded_for_from_an_untrusted_peer_is_ignored():
-    service = Service("inventory", TRUSTED_PROXIES="192.0.2.1").start()
-    try:
+    with running("inventory", TRUSTED_PROXIES="192.0.2.1") as service:
         service.get("/health/live", headers={"X-Forwarded-For": "203.0.113.7"})
         clients = [l["client"] for l in service.log_lines() if l["msg"] == "request"]
         assert clients[-1] == "127.0.0.1"
-    finally:
-        assert service.stop() == 0
 
 
 def test_every_log_line_is_json_with_design_fields(inventory):

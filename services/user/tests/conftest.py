@@ -6,18 +6,14 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "support"))
 
-from oms_test import TEST_PASSWORD as PASSWORD, Service, client_ip, redis_cli, unique  # noqa: E402
+from oms_test import TEST_PASSWORD as PASSWORD, client_ip, redis_cli, running, unique  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def user_service():
-    """One user service for the session, stopped (and checked to stop
-    cleanly) at the end."""
-    redis_cli("DEL", "oms:faults")
-    service = Service("user").start()
-    yield service
-    status = service.stop()
-    assert status == 0, f"user exited with {status}:\n{service.read_log()[-4000:]}"
+    """One user service for the session, checked to stop cleanly."""
+    with running("user") as service:
+        yield service
 
 
 @pytest.fixture(autouse=True)

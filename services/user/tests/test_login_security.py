@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from oms_test import TEST_PASSWORD as PASSWORD, Service, bearer, client_ip, query, redis_cli, request, stack, unique, wait_until
+from oms_test import TEST_PASSWORD as PASSWORD
+from oms_test import bearer, client_ip, query, redis_cli, request, running, stack, unique, wait_until
 
 
 def login(service, email, password, ip):
@@ -112,8 +113,7 @@ def test_concurrent_guesses_cannot_outrun_the_limit(user_service, account):
 
 
 def test_lockout_lifts_after_the_window():
-    service = Service("user", LOGIN_WINDOW_SECONDS=2, LOGIN_MAX_FAILURES_PER_EMAIL=3).start()
-    try:
+    with running("user", LOGIN_WINDOW_SECONDS=2, LOGIN_MAX_FAILURES_PER_EMAIL=3) as service:
         email = f"{unique('window-')}@example.com"
         ip = client_ip()
         assert service.post("/api/users/register", {"email": email, "password": PASSWORD, "name": "W"}).status == 201
@@ -123,8 +123,6 @@ def test_lockout_lifts_after_the_window():
         assert res.status == 429 and 1 <= int(res.headers["retry-after"]) <= 2
         time.sleep(int(res.headers["retry-after"]) + 0.1)
         assert login(service, email, PASSWORD, ip).status == 200
-    finally:
-        assert service.stop() == 0
 
 
 def test_a_login_storm_does_not_stall_the_event_loop(user_service):
