@@ -1,12 +1,7 @@
 """Fixtures for the inventory service's integration tests."""
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "support"))
-
-from oms_test import admin_headers, redis_cli, running, unique  # noqa: E402
+from oms_test import admin_headers, running, unique
 
 
 @pytest.fixture(scope="session")
@@ -14,14 +9,6 @@ def inventory():
     """One inventory service for the session, checked to stop cleanly."""
     with running("inventory") as service:
         yield service
-
-
-@pytest.fixture(autouse=True)
-def no_faults():
-    """Fault flags are shared through Redis: every test starts and ends clean."""
-    redis_cli("DEL", "oms:faults")
-    yield
-    redis_cli("DEL", "oms:faults")
 
 
 @pytest.fixture

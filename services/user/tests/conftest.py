@@ -1,12 +1,7 @@
 """Fixtures for the user service's integration tests."""
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "support"))
-
-from oms_test import TEST_PASSWORD as PASSWORD, client_ip, redis_cli, running, unique  # noqa: E402
+from oms_test import TEST_PASSWORD as PASSWORD, client_ip, running, unique
 
 
 @pytest.fixture(scope="session")
@@ -14,13 +9,6 @@ def user_service():
     """One user service for the session, checked to stop cleanly."""
     with running("user") as service:
         yield service
-
-
-@pytest.fixture(autouse=True)
-def no_faults():
-    redis_cli("DEL", "oms:faults")
-    yield
-    redis_cli("DEL", "oms:faults")
 
 
 class Account:
