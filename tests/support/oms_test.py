@@ -220,10 +220,17 @@ class Service:
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen([os.path.join(BIN_DIR, self.name)], env=self.env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
-        wait_until(lambda: port_open(self.port) or self.process.poll() is not None, 20, what=f"{self.name} to listen")
-        assert self.process.poll() is None, f"{self.name} exited: {self.read_log()[-2000:]}"
-        if wait_ready:
-            wait_until(lambda: self.get("/health/ready").status == 200, 20, what=f"{self.name} ready")
+        try:
+            wait_until(lambda: port_open(self.port) or self.process.poll() is not None, 20,
+                       what=f"{self.name} to listen")
+            assert self.process.poll() is None, f"{self.name} exited: {self.read_log()[-2000:]}"
+            if wait_ready:
+                wait_until(lambda: self.get("/health/ready").status == 200, 20, what=f"{self.name} ready")
+        except BaseException:
+            self.process.kill()  # a service that did not come up must not outlive the test
+            self.process.wait()
+            self.log.close()
+            raise
         return self
 
     def stop(self, timeout=20):
@@ -284,8 +291,10 @@ def running(*names, **env):
     dict by name), then stops them and requires each to exit 0: a clean,
     leak-free shutdown is part of every test run."""
     redis_cli("DEL", FAULTS_KEY)
-    services = [Service(name, **env).start() for name in names]
+    services = []
     try:
+        for name in names:
+            services.append(Service(name, **env).start())
         yield services[0] if len(services) == 1 else {s.name: s for s in services}
     finally:
         for service in services:
