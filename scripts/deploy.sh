@@ -53,10 +53,8 @@ if [ ! -f .env ]; then
   echo "wrote .env (mode 600); the Grafana admin password is GRAFANA_ADMIN_PASSWORD there"
 fi
 # .env's values for the checks below, unless the environment has them.
-while IFS='=' read -r key value; do
-  case $key in ''|'#'*) continue ;; esac
-  [ -n "${!key+x}" ] || export "$key=$value"
-done < .env
+. scripts/lib/dotenv.sh
+dotenv_load .env
 
 if [ "$role" != single ]; then
   other=$([ "$role" = webapp ] && echo GRAFANA_HOST || echo WEBAPP_HOST)

@@ -20,12 +20,8 @@ esac
 command -v curl >/dev/null || { echo "health-check: curl is missing" >&2; exit 2; }
 
 # .env, unless the environment already says otherwise (as scripts/stack.sh does).
-if [ -f "$ROOT/.env" ]; then
-  while IFS='=' read -r key value; do
-    case $key in ''|'#'*) continue ;; esac
-    [ -n "${!key+x}" ] || export "$key=$value"
-  done < "$ROOT/.env"
-fi
+. "$ROOT/scripts/lib/dotenv.sh"
+dotenv_load "$ROOT/.env"
 INVENTORY_PORT=${INVENTORY_PORT:-8002}
 USER_PORT=${USER_PORT:-8004}
 PG_PORT=${PG_PORT:-5432}

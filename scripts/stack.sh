@@ -21,12 +21,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 # Settings from .env (see .env.example) unless the environment has them.
-if [ -f "$ROOT/.env" ]; then
-  while IFS='=' read -r key value; do
-    case $key in ''|'#'*) continue ;; esac
-    [ -n "${!key+x}" ] || export "$key=$value"
-  done < "$ROOT/.env"
-fi
+. "$ROOT/scripts/lib/dotenv.sh"
+dotenv_load "$ROOT/.env"
 
 STACK_DIR=${STACK_DIR:-$ROOT/.run}
 PG_PORT=${PG_PORT:-5432}
