@@ -33,7 +33,7 @@ typedef struct http_request {
     const char *route;  /* the matched template, for metrics and logs */
     const char *method; /* GET, POST, ... or _OTHER: bounded, for metrics */
     trace_context_t trace;
-    char client[48]; /* client address: X-Forwarded-For's first hop, else the peer */
+    char client[48]; /* a valid IPv4/IPv6 address (client_address.h), or "" when unknown */
     uint64_t started_ns;
     bool responded;
     loop_timer_t delay;                  /* injected latency */

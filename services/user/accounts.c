@@ -21,12 +21,20 @@
 #define DEFAULT_PAGE_SIZE 20
 #define MAX_PAGE_SIZE     100
 #define MAX_OFFSET        1000000
+#define CACHE_KEY_MAX     (16 + AUTH_ID_MAX)
 
 /* --- GET /api/users/me ----------------------------------------------------------- */
 
-void accounts_cache_key(char *buf, size_t size, const char *id)
+static void cache_key(char *buf, size_t size, const char *id)
 {
     snprintf(buf, size, "users:user:%s", id);
+}
+
+void accounts_cache_store(server_worker_t *worker, const char *id, const char *doc, size_t len)
+{
+    char key[CACHE_KEY_MAX];
+    cache_key(key, sizeof(key), id);
+    cache_put(worker, key, doc, len, user_config.cache_ttl_seconds);
 }
 
 static void on_me_loaded(void *data, const pg_reply_t *reply)
@@ -40,9 +48,7 @@ static void on_me_loaded(void *data, const pg_reply_t *reply)
     }
     const char *doc = PQgetvalue(reply->result, 0, 0);
     size_t len = (size_t)PQgetlength(reply->result, 0, 0);
-    char key[USER_CACHE_KEY_MAX];
-    accounts_cache_key(key, sizeof(key), r->state);
-    cache_put(r->worker, key, doc, len, user_config.cache_ttl_seconds);
+    accounts_cache_store(r->worker, r->state, doc, len);
     http_respond_json_text(r, 200, doc, len);
 }
 
@@ -64,8 +70,8 @@ static void show_me(http_request_t *r, const auth_claims_t *who)
         return;
     }
     r->state = (void *)who->sub;
-    char key[USER_CACHE_KEY_MAX];
-    accounts_cache_key(key, sizeof(key), who->sub);
+    char key[CACHE_KEY_MAX];
+    cache_key(key, sizeof(key), who->sub);
     cache_get(r, key, false, user_count_cache, on_me_cached);
 }
 
@@ -154,9 +160,7 @@ static void on_role_set(void *data, const pg_reply_t *reply)
         memcpy(id, change->id, sizeof(id));
         const char *doc = PQgetvalue(reply->result, 0, 1);
         size_t len = (size_t)PQgetlength(reply->result, 0, 1);
-        char key[USER_CACHE_KEY_MAX];
-        accounts_cache_key(key, sizeof(key), id);
-        cache_put(worker, key, doc, len, user_config.cache_ttl_seconds);
+        accounts_cache_store(worker, id, doc, len);
         if (!http_request_resume(r)) {
             auth_revoke_user(worker->redis, id, (int64_t)time(NULL), user_config.token_ttl_seconds, NULL, NULL);
             return;

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cache.h"
 #include "log.h"
 #include "random.h"
 #include "user.h"
@@ -120,10 +119,8 @@ static void on_success_recorded(void *data, const pg_reply_t *reply)
     log_info(&r->trace, "login succeeded", LOG_STRING("user_id", login->user_id), LOG_STRING("client", r->client),
              LOG_STRING("role", auth_role_name(claims.role)));
     /* The fresh document (new last_login_at) replaces the cached one. */
-    char key[USER_CACHE_KEY_MAX];
-    accounts_cache_key(key, sizeof(key), login->user_id);
-    cache_put(r->worker, key, PQgetvalue(reply->result, 0, 0), (size_t)PQgetlength(reply->result, 0, 0),
-              user_config.cache_ttl_seconds);
+    accounts_cache_store(r->worker, login->user_id, PQgetvalue(reply->result, 0, 0),
+                         (size_t)PQgetlength(reply->result, 0, 0));
     http_respond_json(r, 200,
                       json_pack("{s:s, s:s, s:s, s:I, s:o}", "token", token, "token_type", "Bearer", "expires_at",
                                 expires_at, "expires_in", (json_int_t)user_config.token_ttl_seconds, "user", user));

@@ -18,11 +18,6 @@ typedef struct registration {
     char *password; /* request pool; wiped once handed to the hash job */
 } registration_t;
 
-static void count(const char *outcome)
-{
-    user_count_registration(outcome);
-}
-
 static bool has_control_characters(const char *text)
 {
     for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++)
@@ -60,7 +55,7 @@ static int read_registration(http_request_t *r, registration_t *reg)
     }
     json_decref(body);
     if (status != 0) {
-        count("invalid");
+        user_count_registration("invalid");
         http_respond_field_error(r, &error);
     }
     return status;
@@ -73,13 +68,13 @@ static void on_registered(void *data, const pg_reply_t *reply)
     if (!http_request_resume(r))
         return;
     if (reply->status == PG_ERROR && strcmp(reply->sqlstate, "23505") == 0) {
-        count("duplicate");
+        user_count_registration("duplicate");
         http_respond_error(r, 409, "email_taken", "an account with this email already exists");
         return;
     }
     if (!http_check_pg_reply(r, reply))
         return;
-    count("created");
+    user_count_registration("created");
     json_t *user = json_loads(PQgetvalue(reply->result, 0, 0), 0, NULL);
     log_info(&r->trace, "user registered", LOG_STRING("user_id", json_string_value(json_object_get(user, "id"))),
              LOG_STRING("client", r->client));
@@ -103,7 +98,7 @@ static void on_email_checked(void *data, const pg_reply_t *reply)
     if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
         return;
     if (PQntuples(reply->result) > 0) {
-        count("duplicate");
+        user_count_registration("duplicate");
         http_respond_error(r, 409, "email_taken", "an account with this email already exists");
         return;
     }

@@ -108,9 +108,9 @@ void login_limiter_refund(server_worker_t *worker, const char *email, const char
 
 /* accounts.c */
 
-/* The Redis key of a user's cached document. */
-#define USER_CACHE_KEY_MAX (16 + AUTH_ID_MAX)
-void accounts_cache_key(char *buf, size_t size, const char *id);
+/* Stores a user's document (its fresh version after a change) in the
+ * Redis cache that /me reads, for USER_CACHE_TTL_SECONDS. */
+void accounts_cache_store(server_worker_t *worker, const char *id, const char *doc, size_t len);
 void accounts_handle_me(http_request_t *r);
 void accounts_handle_list(http_request_t *r);
 void accounts_handle_update(http_request_t *r);
@@ -123,8 +123,8 @@ void accounts_handle_update(http_request_t *r);
 typedef void (*attempt_recorded_fn)(http_request_t *r);
 void attempts_record(http_request_t *r, const char *email, const char *outcome, attempt_recorded_fn done);
 
-/* The client's address as the inet parameter of the attempt tables: NULL
- * when it is not an address (a typed column must not fail the insert). */
+/* The client's address as the inet parameter of the attempt tables, NULL
+ * when unknown (r->client is always a valid address or ""). */
 const char *attempts_client_ip(const http_request_t *r);
 
 /* Worker 0 deletes attempts older than the retention period, hourly. */
