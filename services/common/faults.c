@@ -1,4 +1,9 @@
-/* faults.c - fault flags: refresh from Redis, admin endpoints, metrics. */
+/* faults.c - fault flags: refresh from Redis, admin endpoints, metrics.
+ *
+ * Besides oms_fault_active (worker 0 speaks for the process), every worker
+ * counts the snapshots it applies in oms_fault_snapshots_total{worker}: a
+ * flag written to Redis before a worker's count has gone up twice is in
+ * force on that worker, which is how a test knows that all of them see it. */
 #include "faults.h"
 
 #include <math.h>
@@ -15,7 +20,7 @@
 #define REFRESH_INTERVAL_MS 1000
 #define FAULT_VALUE_MAX     1e9
 
-static metrics_family_t *fault_active;
+static metrics_family_t *fault_active, *snapshots_applied;
 
 /* One refresh timer per worker thread. */
 static __thread loop_timer_t refresh_timer;
@@ -23,7 +28,11 @@ static __thread loop_timer_t refresh_timer;
 void faults_metrics_register(void)
 {
     static const char *const labels[] = {"fault", NULL};
+    static const char *const worker_label[] = {"worker", NULL};
     fault_active = metrics_gauge("oms_fault_active", "1 while a lab fault flag is set in oms:faults, else 0.", labels);
+    snapshots_applied =
+        metrics_counter("oms_fault_snapshots_total",
+                        "Fault flag snapshots read from Redis and applied, per worker thread.", worker_label);
 }
 
 bool faults_valid_name(const char *name)
@@ -108,6 +117,9 @@ static void apply_snapshot(server_worker_t *worker, const redisReply *reply)
     worker->faults = next;
     double slow_ms = faults_own(worker, "slow_db_ms");
     pg_pool_set_injected_delay(worker->pg, slow_ms > 0 ? (uint64_t)slow_ms : 0);
+    char index[24];
+    snprintf(index, sizeof(index), "%zu", worker->index);
+    metrics_counter_add(snapshots_applied, (const char *const[]){index}, 1);
 }
 
 static void on_refresh_timer(loop_timer_t *timer);
