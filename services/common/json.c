@@ -5,13 +5,25 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
+/* Copies NUL-terminated `text` into `out`, cut where no character splits. */
+static void copy_whole_characters(char *out, size_t size, const char *text)
+{
+    size_t len = utf8_prefix(text, strlen(text), size - 1);
+    memcpy(out, text, len);
+    out[len] = '\0';
+}
+
 int json_fail(json_field_error_t *error, const char *field, const char *fmt, ...)
 {
-    snprintf(error->field, sizeof(error->field), "%s", field);
+    copy_whole_characters(error->field, sizeof(error->field), field);
+    char message[sizeof(error->message) * 2];
     va_list args;
     va_start(args, fmt);
-    vsnprintf(error->message, sizeof(error->message), fmt, args);
+    vsnprintf(message, sizeof(message), fmt, args);
     va_end(args);
+    copy_whole_characters(error->message, sizeof(error->message), message);
     return -1;
 }
 
@@ -60,12 +72,32 @@ int json_read_string(const json_t *object, const char *field, bool required, siz
         return required ? json_fail(error, field, "%s is required", field) : 0;
     if (!json_is_string(value))
         return json_fail(error, field, "%s must be a string, not %s", field, type_name(value));
-    size_t len = json_string_length(value);
-    if (len < min_len || len > max_len)
+    const char *text = json_string_value(value);
+    size_t bytes = json_string_length(value), chars = utf8_length(text, bytes);
+    if (chars < min_len || chars > max_len)
         return json_fail(error, field, "%s must be %zu to %zu characters long", field, min_len, max_len);
-    if (strlen(json_string_value(value)) != len)
+    if (strlen(text) != bytes)
         return json_fail(error, field, "%s must not contain NUL characters", field);
-    *out = json_string_value(value);
+    *out = text;
+    return 0;
+}
+
+int json_read_text(const json_t *object, const char *field, bool required, size_t min_len, size_t max_len,
+                   const char **out, json_field_error_t *error)
+{
+    if (json_read_string(object, field, required, min_len, max_len, out, error) != 0)
+        return -1;
+    if (*out == NULL)
+        return 0;
+    size_t len = strlen(*out);
+    if (!utf8_printable(*out, len)) {
+        *out = NULL;
+        return json_fail(error, field, "%s must not contain control or invisible formatting characters", field);
+    }
+    if (len > 0 && strspn(*out, " ") == len) {
+        *out = NULL;
+        return json_fail(error, field, "%s must not be only spaces", field);
+    }
     return 0;
 }
 
@@ -112,8 +144,11 @@ int json_reject_unknown_fields(const json_t *object, const char *const *allowed,
         bool known = false;
         for (size_t i = 0; allowed[i] != NULL && !known; i++)
             known = strcmp(key, allowed[i]) == 0;
-        if (!known)
-            return json_fail(error, key, "unknown field '%.64s'", key);
+        if (!known) {
+            char quoted[65];
+            copy_whole_characters(quoted, sizeof(quoted), key);
+            return json_fail(error, key, "unknown field '%s'", quoted);
+        }
     }
     return 0;
 }

@@ -23,10 +23,16 @@ typedef struct json_field_error {
 json_t *json_parse_object(const char *text, size_t len, json_field_error_t *error);
 
 /* Reads a string field. Absent and not `required`: *out = NULL, returns 0.
- * Returns -1 when present but not a string, or its length (in bytes) is
- * outside [min_len, max_len]. */
+ * Returns -1 when present but not a string, when it holds a NUL, or when
+ * its length in characters (code points) is outside [min_len, max_len]. */
 int json_read_string(const json_t *object, const char *field, bool required, size_t min_len, size_t max_len,
                      const char **out, json_field_error_t *error);
+
+/* Like json_read_string, for text a person typed (a name): also refuses
+ * control and invisible formatting characters (utf8_is_control) and text
+ * that is only spaces. */
+int json_read_text(const json_t *object, const char *field, bool required, size_t min_len, size_t max_len,
+                   const char **out, json_field_error_t *error);
 
 /* Reads an integer field in [min, max]. Absent and not `required`: returns 0
  * with *present false. */

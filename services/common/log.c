@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 #define LOG_LINE_MAX 8192
 
 static const char *service_name = "unknown";
@@ -55,23 +57,9 @@ static void put_str(line_t *line, const char *s)
     put(line, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_length(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : 0;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((len == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (len == 4 && s[0] == 0xf0 && s[1] < 0x90) ||
-        (len == 4 && s[0] == 0xf4 && s[1] > 0x8f) || (len == 3 && s[0] == 0xed && s[1] > 0x9f))
-        return 0; /* overlong, beyond U+10FFFF, or a surrogate */
-    return len;
-}
-
-/* Writes s as a JSON string: escapes what JSON requires and replaces bytes
- * that are not valid UTF-8 (a raw path, a header) with U+FFFD. */
+/* Writes s as a JSON string: escapes what JSON requires and every control
+ * character (utf8_is_control), and replaces bytes that are not valid UTF-8
+ * (a raw path, a header) with U+FFFD. */
 static void put_escaped(line_t *line, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -79,9 +67,17 @@ static void put_escaped(line_t *line, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80) {
-            size_t len = utf8_length((const unsigned char *)s + i, n - i);
+            uint32_t code_point;
+            size_t len = utf8_decode(s + i, n - i, &code_point);
             if (len == 0) {
                 put(line, "\\ufffd", 6);
+            } else if (utf8_is_control(code_point)) {
+                /* C1 controls and U+2028/U+2029 are line breaks to some
+                 * readers: escaped, the line stays one line everywhere */
+                char esc[6] = {'\\', 'u', hex[code_point >> 12], hex[code_point >> 8 & 0xf], hex[code_point >> 4 & 0xf],
+                               hex[code_point & 0xf]};
+                put(line, esc, 6);
+                i += len - 1;
             } else {
                 put(line, s + i, len);
                 i += len - 1;

@@ -164,7 +164,7 @@ static int read_product_fields(const json_t *body, bool creating, product_fields
                              &f->has_adjustment, error) != 0) {
         return -1;
     }
-    if (json_read_string(body, "name", creating, 1, 200, &f->name, error) != 0 ||
+    if (json_read_text(body, "name", creating, 1, 200, &f->name, error) != 0 ||
         json_read_string(body, "description", false, 0, 2000, &f->description, error) != 0 ||
         json_read_string(body, "category", creating, 2, 32, &f->category, error) != 0 ||
         json_read_int(body, "price_cents", creating, 0, 1000000000, &f->price_cents, &f->has_price, error) != 0 ||

@@ -83,8 +83,9 @@ static json_t *read_reservation(const json_t *body, reservation_request_t *req, 
         if (json_reject_unknown_fields(item, item_fields, &inner) != 0 ||
             json_read_string(item, "sku", true, 3, 32, &sku, &inner) != 0 ||
             json_read_int(item, "qty", true, 1, MAX_QTY, &qty, NULL, &inner) != 0) {
-            snprintf(error->field, sizeof(error->field), "%s.%.24s", field, inner.field);
-            snprintf(error->message, sizeof(error->message), "%s: %.150s", field, inner.message);
+            char path[sizeof(field) + sizeof(inner.field)];
+            snprintf(path, sizeof(path), "%s.%s", field, inner.field);
+            json_fail(error, path, "%s: %s", field, inner.message);
             goto Error;
         }
         if (!products_valid_sku(sku)) {

@@ -50,8 +50,6 @@ bool user_valid_id(const char *id);
 /* Copies ASCII `text` lower-cased into `out` (truncated to size - 1). */
 void user_lower_ascii(const char *text, char *out, size_t size);
 
-/* Number of characters (UTF-8 code points) of a valid UTF-8 string. */
-size_t user_utf8_length(const char *text);
 
 /* passwords.c: argon2id off the event loop (work_pool.h). */
 
@@ -103,8 +101,12 @@ void login_limiter_check(http_request_t *r, const char *email, const char *clien
 void login_limiter_forgive(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id);
 
 /* When the password could not be checked (database or hashing pool
- * unavailable): the attempt does not count at all. */
+ * unavailable): the attempt does not count at all. Delivered until Redis
+ * confirms it, within the window; safe before or after the charge lands. */
 void login_limiter_refund(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id);
+
+/* Releases this thread's refunds still being delivered (worker shutdown). */
+void login_limiter_dispose(void);
 
 /* accounts.c */
 

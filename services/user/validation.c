@@ -70,15 +70,6 @@ void user_lower_ascii(const char *text, char *out, size_t size)
     out[i] = '\0';
 }
 
-size_t user_utf8_length(const char *text)
-{
-    size_t count = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++)
-        if ((*p & 0xC0) != 0x80) /* not a continuation byte */
-            count++;
-    return count;
-}
-
 int user_read_credentials(const json_t *body, const char **email, const char **password, json_field_error_t *error)
 {
     int status = json_read_string(body, "email", true, 1, USER_EMAIL_MAX, email, error);

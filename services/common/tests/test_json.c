@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "json.h"
+#include "utf8.h"
 
 static json_t *parse(const char *text, json_field_error_t *error)
 {
@@ -60,8 +61,48 @@ static void test_string_field_rules(void **state)
 
     assert_int_equal(json_read_string(body, "name", true, 1, 2, &value, &error), -1);
     assert_string_equal(error.message, "name must be 1 to 2 characters long");
-
     json_decref(body);
+
+    /* lengths are characters, not bytes */
+    body = parse("{\"e\":\"\\u00e9\\u00e9\\u00e9\"}", &error);
+    assert_int_equal(json_read_string(body, "e", true, 1, 3, &value, &error), 0);
+    assert_int_equal(json_read_string(body, "e", true, 1, 2, &value, &error), -1);
+    json_decref(body);
+}
+
+static void test_text_field_refuses_controls_and_blank(void **state)
+{
+    (void)state;
+    json_field_error_t error;
+    const char *value;
+    json_t *body = parse("{\"ok\":\"Zo\\u00eb \\u20ac\",\"c1\":\"a\\u0085b\",\"bidi\":\"a\\u202eb\",\"zw\":\"a\\u200bb\","
+                         "\"esc\":\"a\\u001bb\",\"blank\":\"   \"}",
+                         &error);
+    assert_int_equal(json_read_text(body, "ok", true, 1, 10, &value, &error), 0);
+    assert_string_equal(value, "Zo\xc3\xab \xe2\x82\xac");
+    static const char *const refused[] = {"c1", "bidi", "zw", "esc", "blank"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        assert_int_equal(json_read_text(body, refused[i], true, 1, 10, &value, &error), -1);
+        assert_string_equal(error.field, refused[i]);
+        assert_null(value);
+    }
+    assert_int_equal(json_read_text(body, "missing", false, 1, 10, &value, &error), 0);
+    assert_null(value);
+    assert_int_equal(json_read_text(body, "missing", true, 1, 10, &value, &error), -1);
+    json_decref(body);
+}
+
+static void test_errors_never_split_a_character(void **state)
+{
+    (void)state;
+    json_field_error_t error;
+    char key[200] = "a";
+    for (int i = 0; i < 80; i++)
+        strcat(key, "\xc3\xa9"); /* 161 bytes of é after the a */
+    json_fail(&error, key, "unknown field '%s' and more text %s", key, key);
+    assert_true(utf8_valid(error.field, strlen(error.field)));
+    assert_true(utf8_valid(error.message, strlen(error.message)));
+    assert_true(strlen(error.field) >= sizeof(error.field) - 2);
 }
 
 static void test_integer_field_rules(void **state)
@@ -116,6 +157,8 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_non_objects_and_garbage),
         cmocka_unit_test(test_malformed_json_reports_position),
         cmocka_unit_test(test_string_field_rules),
+        cmocka_unit_test(test_text_field_refuses_controls_and_blank),
+        cmocka_unit_test(test_errors_never_split_a_character),
         cmocka_unit_test(test_integer_field_rules),
         cmocka_unit_test(test_array_and_unknown_fields),
     };

@@ -1,5 +1,6 @@
 /* Tests for log.c: every line is one JSON object with DESIGN's fields, and
  * hostile field values cannot break the line. */
+#define _GNU_SOURCE /* memmem */
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -72,6 +73,26 @@ static void test_invalid_utf8_is_replaced(void **state)
     json_decref(line);
 }
 
+static void test_invalid_lead_bytes_and_line_breaking_controls(void **state)
+{
+    (void)state;
+    /* 0xF6 followed by continuation bytes is no character (found by
+     * fuzzing the writer: it used to be copied raw); U+0085 and U+2028 are
+     * valid JSON but line breaks to many readers, so they are escaped */
+    const log_field_t fields[] = {LOG_STRING("path", "/\xf6\x8b\x8b"), LOG_STRING("c1", "a\xc2\x85" "b"),
+                                  LOG_STRING("ls", "a\xe2\x80\xa8" "b")};
+    char buf[4096];
+    size_t len = log_format(buf, sizeof(buf), LOG_INFO, NULL, "utf8", fields, 3);
+    assert_non_null(memmem(buf, len, "\\u0085", 6));
+    assert_non_null(memmem(buf, len, "\\u2028", 6));
+    assert_null(memmem(buf, len, "\xc2\x85", 2));
+    assert_null(memmem(buf, len, "\xe2\x80\xa8", 3));
+    json_t *line = format_line(NULL, "utf8", fields, 3, 16384);
+    assert_string_equal(json_string_value(json_object_get(line, "path")), "/\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(line, "c1")), "a\xc2\x85" "b");
+    json_decref(line);
+}
+
 static void test_oversized_line_is_truncated_but_valid(void **state)
 {
     (void)state;
@@ -102,6 +123,7 @@ int main(void)
         cmocka_unit_test(test_line_has_design_fields),
         cmocka_unit_test(test_hostile_values_are_escaped),
         cmocka_unit_test(test_invalid_utf8_is_replaced),
+        cmocka_unit_test(test_invalid_lead_bytes_and_line_breaking_controls),
         cmocka_unit_test(test_oversized_line_is_truncated_but_valid),
         cmocka_unit_test(test_level_names),
     };
