@@ -9,11 +9,20 @@
  * cannot all slip past a limit of five while their hashes are computing.
  * A successful login then removes its own entry and clears the account's.
  *
+ * An attempt whose password could not be checked is refunded: it must not
+ * count. When the check itself got no answer (Redis stalled, the command
+ * timed out) the script may still run later, when Redis wakes up, so a
+ * refund leaves a per-attempt marker that the check script honours, and is
+ * sent again until Redis confirms it: charge and refund commute, and both
+ * are idempotent.
+ *
  * Keys: oms:login:failures:email:<lower-cased email>
  *       oms:login:failures:ip:<client address>
+ *       oms:login:refunded:<attempt id>   (lives one window)
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -22,13 +31,16 @@
 
 #define EMAIL_KEY_PREFIX "oms:login:failures:email:"
 #define IP_KEY_PREFIX    "oms:login:failures:ip:"
+#define REFUNDED_KEY_PREFIX "oms:login:refunded:"
 #define KEY_MAX          (sizeof(EMAIL_KEY_PREFIX) + USER_EMAIL_MAX + 1)
 
-/* KEYS: email set, ip set. ARGV: window ms, email limit, ip limit, attempt
- * id. Returns 0 (counted, go on) or the ms until the lockout lifts: when a
+/* KEYS: email set, ip set, refund marker. ARGV: window ms, email limit,
+ * ip limit, attempt id. Returns 0 (counted, go on), -1 (this attempt was
+ * refunded already: count nothing) or the ms until the lockout lifts: when a
  * set holds n >= limit entries, entry n - limit (oldest first) must expire
  * for the count to drop below the limit. */
 static const char check_script[] =
+    "if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local window = tonumber(ARGV[1])\n"
@@ -41,30 +53,143 @@ static const char check_script[] =
     "end\n"
     "local ms = math.max(wait(KEYS[1], tonumber(ARGV[2])), wait(KEYS[2], tonumber(ARGV[3])))\n"
     "if ms > 0 then return ms end\n"
-    "for _, key in ipairs(KEYS) do\n"
-    "  redis.call('ZADD', key, now, ARGV[4])\n"
-    "  redis.call('PEXPIRE', key, window)\n"
+    "for i = 1, 2 do\n"
+    "  redis.call('ZADD', KEYS[i], now, ARGV[4])\n"
+    "  redis.call('PEXPIRE', KEYS[i], window)\n"
     "end\n"
     "return 0\n";
+
+/* KEYS: email set, ip set, refund marker. ARGV: window ms, attempt id.
+ * Takes the attempt out of both sets and leaves a marker that stops the
+ * check script from counting it should that run later: whichever of the two
+ * Redis runs first, the attempt ends up uncounted. */
+static const char refund_script[] = "redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])\n"
+                                    "redis.call('ZREM', KEYS[1], ARGV[2])\n"
+                                    "redis.call('ZREM', KEYS[2], ARGV[2])\n"
+                                    "return 1\n";
+
+#define REFUND_RETRY_MS 250
+
+typedef struct attempt_keys {
+    char email[KEY_MAX], ip[KEY_MAX], refunded[sizeof(REFUNDED_KEY_PREFIX) + 17];
+    char attempt_id[17];
+} attempt_keys_t;
 
 typedef struct limiter_check {
     http_request_t *r;
     login_limiter_fn done;
+    attempt_keys_t keys;
 } limiter_check_t;
 
-static void keys_for(const char *email, const char *client_ip, char email_key[KEY_MAX], char ip_key[KEY_MAX])
+/* A refund being delivered: sent again until Redis confirms it or the
+ * attempt has left the window anyway. Every pending refund of a thread is
+ * on its list, so shutdown can release them. */
+typedef struct refund {
+    struct refund *next;
+    redis_client_t *redis;
+    loop_timer_t retry;
+    uint64_t give_up_ms;
+    bool in_flight, abandoned;
+    attempt_keys_t keys;
+} refund_t;
+
+static __thread refund_t *pending_refunds;
+
+static void keys_for(const char *email, const char *client_ip, const char *attempt_id, attempt_keys_t *keys)
 {
-    snprintf(email_key, KEY_MAX, EMAIL_KEY_PREFIX "%s", email);
-    snprintf(ip_key, KEY_MAX, IP_KEY_PREFIX "%s", client_ip[0] != '\0' ? client_ip : "unknown");
+    snprintf(keys->email, sizeof(keys->email), EMAIL_KEY_PREFIX "%s", email);
+    snprintf(keys->ip, sizeof(keys->ip), IP_KEY_PREFIX "%s", client_ip[0] != '\0' ? client_ip : "unknown");
+    snprintf(keys->refunded, sizeof(keys->refunded), REFUNDED_KEY_PREFIX "%s", attempt_id);
+    snprintf(keys->attempt_id, sizeof(keys->attempt_id), "%s", attempt_id);
+}
+
+static void window_text(char out[24])
+{
+    snprintf(out, 24, "%lld", (long long)user_config.login_window_ms);
+}
+
+static void refund_free(refund_t *refund)
+{
+    for (refund_t **p = &pending_refunds; *p != NULL; p = &(*p)->next) {
+        if (*p == refund) {
+            *p = refund->next;
+            break;
+        }
+    }
+    loop_timer_stop(&refund->retry);
+    free(refund);
+}
+
+static void refund_send(refund_t *refund);
+
+static void on_refund_retry(loop_timer_t *timer)
+{
+    refund_send(timer->data);
+}
+
+static void on_refunded(void *data, const redisReply *reply, const char *error)
+{
+    refund_t *refund = data;
+    refund->in_flight = false;
+    bool done = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
+    if (done || refund->abandoned) {
+        refund_free(refund);
+        return;
+    }
+    if (loop_now_ms() >= refund->give_up_ms) {
+        /* past the window the attempt no longer counts anyway */
+        log_warn(NULL, "login attempt refund given up", LOG_STRING("attempt", refund->keys.attempt_id),
+                 LOG_STRING("reason", reply == NULL ? error : reply->type == REDIS_REPLY_ERROR ? reply->str : "reply"));
+        refund_free(refund);
+        return;
+    }
+    loop_timer_start(&refund->retry, REFUND_RETRY_MS, on_refund_retry, refund);
+}
+
+static void refund_send(refund_t *refund)
+{
+    char window[24];
+    window_text(window);
+    const char *argv[] = {"EVAL",
+                          refund_script,
+                          "3",
+                          refund->keys.email,
+                          refund->keys.ip,
+                          refund->keys.refunded,
+                          window,
+                          refund->keys.attempt_id};
+    refund->in_flight = true;
+    redis_command_argv(refund->redis, on_refunded, refund, 8, argv, NULL);
+}
+
+/* Starts delivering the refund of the attempt `keys` names. */
+static void refund_start(server_worker_t *worker, const attempt_keys_t *keys)
+{
+    refund_t *refund = calloc(1, sizeof(*refund));
+    if (refund == NULL) {
+        log_error(NULL, "out of memory: login attempt not refunded", LOG_STRING("attempt", keys->attempt_id));
+        return;
+    }
+    refund->redis = worker->redis;
+    refund->keys = *keys;
+    refund->give_up_ms = loop_now_ms() + (uint64_t)user_config.login_window_ms;
+    refund->next = pending_refunds;
+    pending_refunds = refund;
+    refund_send(refund);
 }
 
 static void on_checked(void *data, const redisReply *reply, const char *error)
 {
     limiter_check_t *check = data;
     http_request_t *r = check->r;
+    bool answered = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
+    /* No answer (a timeout, a dropped connection) does not mean the script
+     * did not run: it may still be on its way to Redis. Take it back. */
+    if (!answered)
+        refund_start(r->worker, &check->keys);
     if (!http_request_resume(r))
         return;
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (!answered) {
         const char *reason = reply == NULL ? error : reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
         log_error(&r->trace, "login limiter unavailable", LOG_STRING("reason", reason));
         http_respond_unavailable(r, "redis", reason);
@@ -81,33 +206,44 @@ void login_limiter_check(http_request_t *r, const char *email, const char *clien
     check->r = r;
     check->done = done;
     snprintf(attempt_id, 17, "%016" PRIx64, random_u64());
+    keys_for(email, client_ip, attempt_id, &check->keys);
 
-    char email_key[KEY_MAX], ip_key[KEY_MAX], window[24], email_limit[16], ip_limit[16];
-    keys_for(email, client_ip, email_key, ip_key);
-    snprintf(window, sizeof(window), "%lld", (long long)user_config.login_window_ms);
+    char window[24], email_limit[16], ip_limit[16];
+    window_text(window);
     snprintf(email_limit, sizeof(email_limit), "%d", user_config.max_failures_per_email);
     snprintf(ip_limit, sizeof(ip_limit), "%d", user_config.max_failures_per_ip);
-    const char *argv[] = {"EVAL", check_script, "2", email_key, ip_key, window, email_limit, ip_limit, attempt_id};
+    const char *argv[] = {"EVAL",      check_script, "3",         check->keys.email, check->keys.ip, check->keys.refunded,
+                          window,      email_limit,  ip_limit,    attempt_id};
     http_request_hold(r);
-    redis_command_argv(r->worker->redis, on_checked, check, 9, argv, NULL);
+    redis_command_argv(r->worker->redis, on_checked, check, 10, argv, NULL);
 }
 
 void login_limiter_forgive(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id)
 {
-    char email_key[KEY_MAX], ip_key[KEY_MAX];
-    keys_for(email, client_ip, email_key, ip_key);
-    const char *forget_account[] = {"DEL", email_key};
-    const char *forget_attempt[] = {"ZREM", ip_key, attempt_id};
+    attempt_keys_t keys;
+    keys_for(email, client_ip, attempt_id, &keys);
+    const char *forget_account[] = {"DEL", keys.email};
+    const char *forget_attempt[] = {"ZREM", keys.ip, attempt_id};
     redis_command_argv(worker->redis, NULL, NULL, 2, forget_account, NULL);
     redis_command_argv(worker->redis, NULL, NULL, 3, forget_attempt, NULL);
 }
 
 void login_limiter_refund(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id)
 {
-    char email_key[KEY_MAX], ip_key[KEY_MAX];
-    keys_for(email, client_ip, email_key, ip_key);
-    const char *from_account[] = {"ZREM", email_key, attempt_id};
-    const char *from_address[] = {"ZREM", ip_key, attempt_id};
-    redis_command_argv(worker->redis, NULL, NULL, 3, from_account, NULL);
-    redis_command_argv(worker->redis, NULL, NULL, 3, from_address, NULL);
+    attempt_keys_t keys;
+    keys_for(email, client_ip, attempt_id, &keys);
+    refund_start(worker, &keys);
+}
+
+void login_limiter_dispose(void)
+{
+    refund_t *refund = pending_refunds;
+    while (refund != NULL) {
+        refund_t *next = refund->next;
+        if (refund->in_flight) /* its reply (or "shutting down") frees it */
+            refund->abandoned = true;
+        else
+            refund_free(refund);
+        refund = next;
+    }
 }

@@ -29,6 +29,7 @@ static int init_worker(server_worker_t *worker)
 
 static void dispose_worker(server_worker_t *worker)
 {
+    login_limiter_dispose();
     if (worker->index == 0)
         attempts_stop_retention();
 }
