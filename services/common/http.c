@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "random.h"
 #include "server.h"
+#include "utf8.h"
 
 #define MAX_INJECTED_LATENCY_MS 60000
 
@@ -145,8 +146,9 @@ static int hex_digit(char c)
     return -1;
 }
 
-/* Percent-decodes into the request pool ('+' is a space in query strings). */
-static char *decode(http_request_t *r, const char *s, size_t len, bool plus_is_space)
+/* Percent-decodes a query-string key or value into the request pool ('+'
+ * is a space there); *len gets the decoded length. */
+static char *decode_query(http_request_t *r, const char *s, size_t len, size_t *decoded_len)
 {
     char *out = h2o_mem_alloc_pool(&r->req->pool, len + 1);
     size_t n = 0;
@@ -156,37 +158,66 @@ static char *decode(http_request_t *r, const char *s, size_t len, bool plus_is_s
             out[n++] = (char)(hi << 4 | lo);
             i += 2;
         } else {
-            out[n++] = plus_is_space && s[i] == '+' ? ' ' : s[i];
+            out[n++] = s[i] == '+' ? ' ' : s[i];
         }
     }
     out[n] = '\0';
+    *decoded_len = n;
     return out;
 }
 
-const char *http_path_param(http_request_t *r, const char *name)
-{
-    const router_param_t *param = router_param(&r->match, name);
-    return param != NULL ? decode(r, param->value, param->value_len, false) : NULL;
-}
-
-const char *http_query_param(http_request_t *r, const char *name)
+/* Calls `visit` for each key=value pair of the query string, decoded, until
+ * it returns false. Returns false when a visit did. */
+typedef bool (*query_visit_fn)(void *data, const char *key, size_t key_len, const char *value, size_t value_len);
+static bool each_query_pair(http_request_t *r, query_visit_fn visit, void *data)
 {
     h2o_req_t *req = r->req;
     if (req->query_at == SIZE_MAX)
-        return NULL;
+        return true;
     const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
-    size_t name_len = strlen(name);
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pair_end = amp != NULL ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(pair_end - p));
         const char *key_end = eq != NULL ? eq : pair_end;
-        char *key = decode(r, p, (size_t)(key_end - p), true);
-        if (strlen(key) == name_len && memcmp(key, name, name_len) == 0)
-            return eq != NULL ? decode(r, eq + 1, (size_t)(pair_end - eq - 1), true) : "";
+        size_t key_len, value_len = 0;
+        const char *key = decode_query(r, p, (size_t)(key_end - p), &key_len);
+        const char *value = eq != NULL ? decode_query(r, eq + 1, (size_t)(pair_end - eq - 1), &value_len) : "";
+        if (!visit(data, key, key_len, value, value_len))
+            return false;
         p = pair_end + 1;
     }
-    return NULL;
+    return true;
+}
+
+typedef struct query_lookup {
+    const char *name;
+    const char *value;
+} query_lookup_t;
+
+static bool find_query_value(void *data, const char *key, size_t key_len, const char *value, size_t value_len)
+{
+    query_lookup_t *lookup = data;
+    (void)value_len;
+    if (strlen(lookup->name) != key_len || memcmp(key, lookup->name, key_len) != 0)
+        return true;
+    lookup->value = value;
+    return false;
+}
+
+const char *http_path_param(http_request_t *r, const char *name)
+{
+    const router_param_t *param = router_param(&r->match, name);
+    /* h2o's normalized path is already percent-decoded: decoding it again
+     * would read "%2541" as "A". */
+    return param != NULL ? h2o_strdup(&r->req->pool, param->value, param->value_len).base : NULL;
+}
+
+const char *http_query_param(http_request_t *r, const char *name)
+{
+    query_lookup_t lookup = {name, NULL};
+    each_query_pair(r, find_query_value, &lookup);
+    return lookup.value;
 }
 
 bool http_query_long(http_request_t *r, const char *name, long fallback, long min, long max, long *out)
@@ -328,11 +359,29 @@ void http_respond_unavailable(http_request_t *r, const char *what, const char *r
     http_respond_error(r, 503, "dependency_unavailable", "%s is unavailable", what);
 }
 
+/* True for "application/json", in any case, alone or followed by
+ * parameters ("; charset=utf-8"); not for "application/json-patch+json". */
+static bool is_json_media_type(const char *type, size_t len)
+{
+    static const char json[] = "application/json";
+    const size_t json_len = sizeof(json) - 1;
+    if (len < json_len || strncasecmp(type, json, json_len) != 0)
+        return false;
+    for (size_t i = json_len; i < len; i++) {
+        if (type[i] == ';')
+            return true;
+        if (type[i] != ' ' && type[i] != '\t')
+            return false;
+    }
+    return true;
+}
+
 json_t *http_read_json_body(http_request_t *r)
 {
-    size_t len;
+    size_t len = 0;
     const char *type = http_header(r, "content-type", &len);
-    if (type != NULL && !(len >= 16 && strncasecmp(type, "application/json", 16) == 0)) {
+    bool has_body = r->req->entity.base != NULL && r->req->entity.len > 0;
+    if ((type != NULL || has_body) && (type == NULL || !is_json_media_type(type, len))) {
         http_respond_error(r, 415, "unsupported_media_type", "Content-Type must be application/json");
         return NULL;
     }
@@ -420,6 +469,86 @@ static void find_client(http_request_t *r)
 
 /* --- dispatch ------------------------------------------------------------ */
 
+/* RFC 9112 section 6.3: a request with both Transfer-Encoding and
+ * Content-Length, or with Content-Length values that differ, cannot be
+ * framed reliably (the way requests are smuggled past proxies); it gets 400
+ * and the connection is closed. h2o keeps neither header in req->headers
+ * (it reads the body by them, Transfer-Encoding winning), so for HTTP/1 the
+ * head is read again from the connection's input buffer, where it still
+ * starts while the request runs. Requests without a body are not looked
+ * at: h2o saw neither header there. */
+static bool has_conflicting_framing(h2o_req_t *req)
+{
+    if (req->version >= 0x200 || req->entity.base == NULL || req->conn->callbacks->get_socket == NULL)
+        return false;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->input == NULL)
+        return false;
+    const char *p = sock->input->bytes, *end = p + sock->input->size;
+    while (p < end && (*p == '\r' || *p == '\n')) /* empty lines a client may send first */
+        p++;
+    const char *line_end = memchr(p, '\n', (size_t)(end - p)); /* the request line */
+    const char *length = NULL;
+    size_t length_len = 0;
+    bool chunked = false;
+    while (line_end != NULL && (p = line_end + 1) < end && (line_end = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        size_t len = (size_t)(line_end - p);
+        if (len > 0 && p[len - 1] == '\r')
+            len--;
+        if (len == 0)
+            break; /* end of the head */
+        const char *colon = memchr(p, ':', len);
+        if (colon == NULL)
+            continue;
+        size_t name_len = (size_t)(colon - p);
+        const char *value = colon + 1, *value_end = p + len;
+        while (value < value_end && (*value == ' ' || *value == '\t'))
+            value++;
+        while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
+            value_end--;
+        if (h2o_lcstris(p, name_len, H2O_STRLIT("transfer-encoding"))) {
+            chunked = true;
+        } else if (h2o_lcstris(p, name_len, H2O_STRLIT("content-length"))) {
+            size_t value_len = (size_t)(value_end - value);
+            if (length != NULL && !h2o_memis(length, length_len, value, value_len))
+                return true;
+            length = value, length_len = value_len;
+        }
+    }
+    return chunked && length != NULL;
+}
+
+/* Path parameters and query-string keys and values must be printable
+ * UTF-8: a decoded %00 would cut a C string short, other controls corrupt
+ * logs and downstream systems. Answers 400 naming the first bad one. */
+static bool check_query_pair(void *data, const char *key, size_t key_len, const char *value, size_t value_len)
+{
+    http_request_t *r = data;
+    if (utf8_printable(key, key_len) && utf8_printable(value, value_len))
+        return true;
+    json_field_error_t error;
+    const char *field = utf8_printable(key, key_len) ? key : "query";
+    json_fail(&error, field, "query parameter '%s' must be printable text without control characters", field);
+    http_respond_field_error(r, &error);
+    return false;
+}
+
+static bool parameters_are_printable(http_request_t *r)
+{
+    for (size_t i = 0; i < r->match.param_count; i++) {
+        const router_param_t *param = &r->match.params[i];
+        if (!utf8_printable(param->value, param->value_len)) {
+            char name[ROUTER_MAX_SEGMENTS * 8];
+            snprintf(name, sizeof(name), "%.*s", (int)param->name_len, param->name);
+            json_field_error_t error;
+            json_fail(&error, name, "path parameter '%s' must be printable text without control characters", name);
+            http_respond_field_error(r, &error);
+            return false;
+        }
+    }
+    return each_query_pair(r, check_query_pair, r);
+}
+
 static void run_handler(http_request_t *r)
 {
     r->match.route->handler(r);
@@ -473,12 +602,18 @@ int http_dispatch(server_worker_t *worker, const router_t *router, h2o_req_t *re
     worker->active_requests++;
     metrics_gauge_add(active_requests, NULL, 1);
 
+    if (has_conflicting_framing(req)) {
+        req->http1_is_persistent = 0;
+        http_respond_error(r, 400, "invalid_request",
+                           "Content-Length and Transfer-Encoding disagree on where the body ends");
+        return 0;
+    }
     char allow[128];
     router_result_t result = router_match(router, req->method.base, req->method.len, req->path_normalized.base,
                                           req->path_normalized.len, &r->match, allow, sizeof(allow));
     if (result == ROUTER_NOT_FOUND) {
         http_respond_error(r, 404, "not_found", "no route for %.*s",
-                           (int)(req->path_normalized.len > 200 ? 200 : req->path_normalized.len),
+                           (int)utf8_prefix(req->path_normalized.base, req->path_normalized.len, 200),
                            req->path_normalized.base);
         return 0;
     }
@@ -488,6 +623,8 @@ int http_dispatch(server_worker_t *worker, const router_t *router, h2o_req_t *re
         return 0;
     }
     r->route = r->match.route->template;
+    if (!parameters_are_printable(r))
+        return 0;
     /* Bodies over MAX_BODY_BYTES never get here: h2o refuses them (HTTP/1
      * and HTTP/2) and the error filter above makes that answer JSON. */
     if (!apply_faults(r))

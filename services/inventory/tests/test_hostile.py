@@ -1,0 +1,134 @@
+"""Hostile requests against the running service: bytes in paths and query
+strings that would cut C strings short, bodies under a content type that
+only looks like JSON, and request framing that two parsers could read two
+ways. Each one gets a 4xx JSON error and changes nothing."""
+import socket
+
+import pytest
+
+from oms_test import admin_headers, query, raw_request, unique
+
+
+def read_until_closed(sock, timeout=10):
+    """Reads until the server closes the connection; returns the bytes."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def send_and_expect_close(port, data):
+    """Sends raw bytes, returns (status, head, body) of the answer, and
+    fails unless the server closed the connection after it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        response = read_until_closed(sock)
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), head.lower(), body
+
+
+@pytest.mark.parametrize("suffix", ["%00X", "%00", "%0a", "%1b[31m", "%7f", "%c2%85"])
+def test_control_bytes_in_a_path_parameter_are_refused(inventory, suffix):
+    res = inventory.get(f"/api/inventory/products/ELEC-HDPH-001{suffix}")
+    assert res.status == 400, res
+    assert res.error_code() == "invalid_request"
+    assert res.json["error"]["field"] == "sku"
+
+
+def test_a_path_parameter_is_decoded_once(inventory):
+    """%2541 is the text %41, not the letter A (and %2500 is not a NUL)."""
+    assert inventory.get("/api/inventory/products/ELEC-HDPH-001").status == 200
+    for encoded in ("ELEC-HDPH-00%2531", "ELEC-HDPH-001%2500x"):
+        res = inventory.get(f"/api/inventory/products/{encoded}")
+        assert res.status == 400, res  # '%' is no sku character: never the product
+        assert res.json["error"]["field"] == "sku"
+
+
+def test_a_reservation_id_with_a_nul_is_refused(inventory, product):
+    sku = product()
+    res = inventory.post("/api/inventory/reservations", {"order_id": unique("ord-"), "items": [{"sku": sku, "qty": 1}]})
+    assert res.status == 201, res
+    reservation = res.json["id"]
+    before = query("SELECT status FROM inventory.reservations WHERE id = %s", reservation)
+    for action in ("commit", "release"):
+        res = inventory.post(f"/api/inventory/reservations/{reservation}%00/{action}")
+        assert res.status == 400, res
+        assert res.json["error"]["field"] == "id"
+    assert query("SELECT status FROM inventory.reservations WHERE id = %s", reservation) == before
+
+
+@pytest.mark.parametrize("query_string", ["category=books%00x", "limit=5%00", "offset=0%0d%0a", "x%00=1"])
+def test_control_bytes_in_the_query_string_are_refused(inventory, query_string):
+    res = inventory.get(f"/api/inventory/products?{query_string}")
+    assert res.status == 400, res
+    assert res.error_code() == "invalid_request"
+
+
+@pytest.mark.parametrize("content_type", ["application/json-patch+json", "application/jsonx", "application/json5",
+                                          "text/json", "application/x-www-form-urlencoded"])
+def test_only_application_json_is_accepted(inventory, content_type):
+    sku = unique("CT-")
+    body = ('{"sku":"%s","name":"n","category":"lab-tests","price_cents":1,"stock":1}' % sku).encode()
+    headers = dict(admin_headers(), **{"Content-Type": content_type})
+    res = inventory.request("POST", "/api/inventory/products", raw=body, headers=headers)
+    assert res.status == 415, res
+    assert res.error_code() == "unsupported_media_type"
+    assert query("SELECT count(*) FROM inventory.products WHERE sku = %s", sku) == [(0,)]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON", "application/json; charset=utf-8",
+                                          "application/json ;charset=UTF-8"])
+def test_application_json_with_parameters_is_accepted(inventory, content_type):
+    sku = unique("CT-")
+    body = ('{"sku":"%s","name":"n","category":"lab-tests","price_cents":1,"stock":1}' % sku).encode()
+    headers = dict(admin_headers(), **{"Content-Type": content_type})
+    res = inventory.request("POST", "/api/inventory/products", raw=body, headers=headers)
+    assert res.status == 201, res
+
+
+def test_a_body_without_a_content_type_is_refused(inventory):
+    sku = unique("CT-")
+    body = ('{"sku":"%s","name":"n","category":"lab-tests","price_cents":1,"stock":1}' % sku).encode()
+    head = (f"POST /api/inventory/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin_headers()['Authorization'][7:]}"
+            f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    status, _, payload = raw_request(inventory.port, head + body)
+    assert status == 415, payload
+    assert query("SELECT count(*) FROM inventory.products WHERE sku = %s", sku) == [(0,)]
+
+
+def reservation_request(framing, body):
+    return (b"POST /api/inventory/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + framing + b"\r\n" + body)
+
+
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: %d\r\nContent-Length: 3\r\n",
+    b"Content-Length: 3\r\nContent-Length: %d\r\n",
+    b"Transfer-Encoding: chunked\r\nContent-Length: %d\r\n",
+    b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n",
+])
+def test_conflicting_framing_is_refused_and_the_connection_closed(inventory, product, framing):
+    sku = product()
+    order = unique("smuggle-")
+    payload = ('{"order_id":"%s","items":[{"sku":"%s","qty":1}]}' % (order, sku)).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
+    body = chunked if b"chunked" in framing else payload
+    status, head, reply = send_and_expect_close(inventory.port, reservation_request(framing % len(body), body))
+    assert status == 400, reply
+    assert b"content-type: application/json" in head
+    assert b"connection: close" in head
+    assert b'"invalid_request"' in reply
+    assert query("SELECT count(*) FROM inventory.reservations WHERE order_id = %s", order) == [(0,)]
+
+
+def test_repeated_identical_content_length_is_accepted(inventory, product):
+    sku = product()
+    order = unique("same-length-")
+    payload = ('{"order_id":"%s","items":[{"sku":"%s","qty":1}]}' % (order, sku)).encode()
+    framing = b"Content-Length: %d\r\nContent-Length: %d\r\nConnection: close\r\n" % (len(payload), len(payload))
+    status, _, reply = raw_request(inventory.port, reservation_request(framing, payload))
+    assert status == 201, reply
+    assert query("SELECT count(*) FROM inventory.reservations WHERE order_id = %s", order) == [(1,)]
