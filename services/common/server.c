@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,6 +50,22 @@ static pthread_barrier_t workers_ready; /* every worker listens and can be told 
 const server_config_t *server_config(void)
 {
     return &active_config;
+}
+
+/* Raises the soft limit on open files to the hard one (as nginx's
+ * worker_rlimit_nofile and Go's runtime do: the soft default of 1024 is a
+ * relic) and returns it. */
+static size_t descriptor_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return 1024;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+            getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    return limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > (1 << 20) ? (size_t)1 << 20 : (size_t)limit.rlim_cur;
 }
 
 void server_config_load(server_config_t *config, const char *service, int default_port,
@@ -94,16 +111,68 @@ void server_config_load(server_config_t *config, const char *service, int defaul
     config->pg_query_timeout_ms = (uint64_t)config_long(errors, "PG_QUERY_TIMEOUT_MS", 5000, 10, 600000);
     config->redis_timeout_ms = (uint64_t)config_long(errors, "REDIS_TIMEOUT_MS", 500, 10, 60000);
     config->shutdown_timeout_ms = (uint64_t)config_long(errors, "SHUTDOWN_TIMEOUT_MS", 10000, 0, 300000);
+    /* Each pool connection needs a descriptor too: by default a worker may
+     * hold an equal share of what the pools leave. */
+    size_t descriptors = descriptor_limit(), threads = (size_t)config->threads;
+    size_t reserved = 64 + threads * (config->pg_pool_size + 16);
+    size_t share = descriptors > reserved + threads * 16 ? (descriptors - reserved) / threads : 16;
+    config->max_connections = (size_t)config_long(errors, "MAX_CONNECTIONS", share < 100000 ? (long)share : 100000, 1,
+                                                  1000000);
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
     int level = config_choice(errors, "LOG_LEVEL", levels, LOG_INFO);
     log_init(config_string("OTEL_SERVICE_NAME", service), (log_level_t)level);
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/* --- accepting connections ------------------------------------------------ */
+
+#define ACCEPT_BACKOFF_MIN_MS 50
+#define ACCEPT_BACKOFF_MAX_MS 1000
+
+static metrics_family_t *open_connections, *accept_pauses;
+
+static void accept_metrics_register(void)
 {
-    root_handler_t *handler = (root_handler_t *)self;
-    server_worker_t *worker = H2O_STRUCT_FROM_MEMBER(server_worker_t, ctx, req->conn->ctx);
-    return http_dispatch(worker, handler->router, req);
+    static const char *const reason[] = {"reason", NULL};
+    open_connections = metrics_gauge("http_server_open_connections", "Client connections open right now.", NULL);
+    accept_pauses = metrics_counter("http_server_accept_pauses_total",
+                                    "Times a worker stopped accepting: at MAX_CONNECTIONS (limit) or out of file "
+                                    "descriptors (descriptors).",
+                                    reason);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+/* Stops reading the listener; the first pause of an episode is logged. */
+static void pause_accepting(server_worker_t *worker, const char *reason, int error)
+{
+    h2o_socket_read_stop(worker->listener);
+    if (!worker->accept_paused) {
+        worker->accept_paused = true;
+        metrics_counter_add(accept_pauses, (const char *const[]){reason}, 1);
+        log_warn(NULL, "not accepting connections", LOG_STRING("reason", reason), LOG_INT("worker", worker->index),
+                 LOG_INT("connections", worker->connections), LOG_INT("max_connections", active_config.max_connections),
+                 LOG_STRING("error", error != 0 ? strerror(error) : ""));
+    }
+}
+
+static void resume_accepting(server_worker_t *worker)
+{
+    if (worker->listener != NULL && !worker->stopping)
+        h2o_socket_read_start(worker->listener, on_accept);
+}
+
+static void on_accept_retry(loop_timer_t *timer)
+{
+    resume_accepting(timer->data);
+}
+
+static void on_connection_closed(void *data)
+{
+    server_worker_t *worker = data;
+    worker->connections--;
+    metrics_gauge_add(open_connections, NULL, -1);
+    if (worker->accept_paused && !loop_timer_is_active(&worker->accept_retry))
+        resume_accepting(worker);
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -111,9 +180,43 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     server_worker_t *worker = listener->data;
     if (err != NULL)
         return;
-    h2o_socket_t *sock;
-    while ((sock = h2o_evloop_socket_accept(listener)) != NULL)
+    while (worker->connections < active_config.max_connections) {
+        errno = 0;
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* the pending connection stays in the backlog, so the
+                 * listener stays readable: wait instead of spinning */
+                int error = errno;
+                pause_accepting(worker, "descriptors", error);
+                worker->accept_backoff_ms = worker->accept_backoff_ms == 0 ? ACCEPT_BACKOFF_MIN_MS
+                                            : worker->accept_backoff_ms * 2 > ACCEPT_BACKOFF_MAX_MS
+                                                ? ACCEPT_BACKOFF_MAX_MS
+                                                : worker->accept_backoff_ms * 2;
+                loop_timer_start(&worker->accept_retry, worker->accept_backoff_ms, on_accept_retry, worker);
+            } else if (worker->accept_paused) {
+                /* the backlog is empty with room to spare: the episode is over */
+                worker->accept_paused = false;
+                worker->accept_backoff_ms = 0;
+                log_info(NULL, "accepting connections again", LOG_INT("worker", worker->index),
+                         LOG_INT("connections", worker->connections));
+            }
+            return;
+        }
+        worker->connections++;
+        metrics_gauge_add(open_connections, NULL, 1);
+        sock->on_close.cb = on_connection_closed;
+        sock->on_close.data = worker;
         h2o_accept(&worker->accept_ctx, sock);
+    }
+    pause_accepting(worker, "limit", 0);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    root_handler_t *handler = (root_handler_t *)self;
+    server_worker_t *worker = H2O_STRUCT_FROM_MEMBER(server_worker_t, ctx, req->conn->ctx);
+    return http_dispatch(worker, handler->router, req);
 }
 
 static int open_listener(const server_config_t *config)
@@ -175,6 +278,7 @@ static void on_shutdown_message(h2o_multithread_receiver_t *receiver, h2o_linkli
     /* Stop accepting; connections already accepted finish their requests,
      * which h2o answers with "Connection: close". */
     h2o_context_request_shutdown(&worker->ctx);
+    loop_timer_stop(&worker->accept_retry);
     h2o_socket_read_stop(worker->listener);
     h2o_socket_close(worker->listener);
     worker->listener = NULL;
@@ -278,6 +382,7 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     redis_metrics_register();
     faults_metrics_register();
     auth_metrics_register();
+    accept_metrics_register();
     process_metrics_register(config->version, OMS_REVISION);
     if (service->register_metrics != NULL)
         service->register_metrics();
@@ -328,7 +433,8 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     }
     pthread_barrier_wait(&workers_ready);
     log_info(NULL, "service started", LOG_STRING("address", config->listen_address), LOG_INT("port", config->port),
-             LOG_INT("threads", config->threads), LOG_STRING("version", config->version));
+             LOG_INT("threads", config->threads), LOG_INT("max_connections", config->max_connections),
+             LOG_STRING("version", config->version));
     if (strcmp(config->admin_token, DEFAULT_ADMIN_TOKEN) == 0 || strcmp(config->jwt_secret, DEFAULT_JWT_SECRET) == 0)
         log_warn(NULL, "running with the lab's published ADMIN_TOKEN or JWT_SECRET: anyone can forge admin access;"
                        " set both for anything reachable from outside this machine");

@@ -2,11 +2,14 @@
 strings that would cut C strings short, bodies under a content type that
 only looks like JSON, and request framing that two parsers could read two
 ways. Each one gets a 4xx JSON error and changes nothing."""
+import os
+import resource
 import socket
+import time
 
 import pytest
 
-from oms_test import admin_headers, query, raw_request, unique
+from oms_test import admin_headers, query, raw_request, running, unique, wait_until
 
 
 def read_until_closed(sock, timeout=10):
@@ -132,3 +135,56 @@ def test_repeated_identical_content_length_is_accepted(inventory, product):
     status, _, reply = raw_request(inventory.port, reservation_request(framing, payload))
     assert status == 201, reply
     assert query("SELECT count(*) FROM inventory.reservations WHERE order_id = %s", order) == [(1,)]
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_idle_connections(port, count):
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.settimeout(5)
+        sock.connect(("127.0.0.1", port))  # the kernel completes it even while the service does not accept
+        sockets.append(sock)
+    return sockets
+
+
+def pause_lines(service, reason):
+    return [l for l in service.log_lines() if l["msg"] == "not accepting connections" and l["reason"] == reason]
+
+
+@pytest.mark.parametrize("reason", ["limit", "descriptors"])
+def test_a_connection_flood_neither_spins_the_workers_nor_outlasts_itself(reason):
+    """Idle connections beyond what a worker may hold (MAX_CONNECTIONS), or
+    beyond the process's file descriptors: the workers stop accepting
+    instead of retrying accept() flat out, say so once, and serve again as
+    soon as the flood leaves."""
+    env = {"THREADS": "2", "MAX_CONNECTIONS": "20" if reason == "limit" else "100000"}
+    with running("inventory", **env) as service:
+        pid = service.process.pid
+        if reason == "descriptors":
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (160, 160))
+        flood = open_idle_connections(service.port, 300)
+        try:
+            wait_until(lambda: pause_lines(service, reason), 20, what="the workers to stop accepting")
+            before = cpu_seconds(pid)
+            window_started = time.monotonic()
+            time.sleep(2)  # a measuring window, not a wait for a condition
+            used = cpu_seconds(pid) - before
+            window = time.monotonic() - window_started
+            assert used < 0.25 * window, f"{used:.2f} s of CPU in {window:.2f} s while not accepting"
+        finally:
+            for sock in flood:
+                sock.close()
+        res = wait_until(lambda: service.get("/health/live", timeout=20), 30, what="a request to be served again")
+        assert res.status == 200
+        assert len(pause_lines(service, reason)) <= 2  # once per worker and episode, not once per accept()
+        assert service.metric("http_server_accept_pauses_total", reason=reason) >= 1
+        assert [l for l in service.log_lines() if l["msg"] == "accepting connections again"]
+        started = [l for l in service.log_lines() if l["msg"] == "service started"][-1]
+        assert started["max_connections"] == int(env["MAX_CONNECTIONS"])
