@@ -91,8 +91,9 @@ static int base64url_encode(const unsigned char *in, size_t len, char *out, size
     return n;
 }
 
-/* Decodes unpadded base64url; returns the decoded length, or -1 for a
- * character outside the alphabet, an impossible length or a small `out`. */
+/* Decodes unpadded, canonical base64url; returns the decoded length, or -1
+ * for a character outside the alphabet, an impossible length, non-zero
+ * unused bits or a small `out`. */
 static int base64url_decode(const char *in, size_t len, unsigned char *out, size_t size)
 {
     if (len % 4 == 1 || len > AUTH_TOKEN_MAX)
@@ -115,7 +116,15 @@ static int base64url_decode(const char *in, size_t len, unsigned char *out, size
     if (3 * (padded / 4) > size)
         return -1;
     int n = EVP_DecodeBlock(out, (const unsigned char *)standard, (int)padded);
-    return n < 0 ? -1 : n - (int)pad;
+    if (n < 0)
+        return -1;
+    n -= (int)pad;
+    /* Only the canonical encoding: the last character's unused low bits
+     * must be zero, or four different strings would carry one signature. */
+    char canonical[AUTH_TOKEN_MAX + 4];
+    if (base64url_encode(out, (size_t)n, canonical, sizeof(canonical)) != (int)len || memcmp(canonical, in, len) != 0)
+        return -1;
+    return n;
 }
 
 /* --- signing and verification ---------------------------------------------- */

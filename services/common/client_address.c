@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "config.h"
+
 /* Parses one textual address; returns its family, or 0 when it is none. */
 static int parse_address(const char *text, unsigned char out[16])
 {
@@ -32,10 +34,9 @@ static int parse_network(const char *text, client_network_t *network)
     int max_bits = network->family == AF_INET ? 32 : 128;
     network->prefix_bits = max_bits;
     if (slash != NULL) {
-        char *end;
-        long bits = strtol(slash + 1, &end, 10);
-        if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > max_bits)
-            return -1;
+        long bits;
+        if (slash[1] == '-' || config_parse_long(slash + 1, &bits) != 0 || bits > max_bits)
+            return -1; /* "/-0" would read as /0: trusting every address */
         network->prefix_bits = (int)bits;
     }
     return 0;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,15 +28,54 @@ void config_error(config_errors_t *errors, const char *name, const char *fmt, ..
     va_end(args);
 }
 
+int config_parse_long(const char *text, long *out)
+{
+    const char *digits = text[0] == '-' ? text + 1 : text;
+    if (digits[0] < '0' || digits[0] > '9' || strspn(digits, "0123456789") != strlen(digits))
+        return -1; /* strtol alone would take " 8", "+8" and "8 " */
+    errno = 0;
+    long value = strtol(text, NULL, 10);
+    if (errno != 0)
+        return -1;
+    *out = value;
+    return 0;
+}
+
+/* True when `text` is a decimal number: -?digits[.digits][(e|E)[+-]digits],
+ * the only form strtod is allowed to see (it would also take spaces, '+',
+ * hexadecimal, "inf" and "nan"). */
+static bool is_decimal_number(const char *text)
+{
+    const char *p = text[0] == '-' ? text + 1 : text;
+    size_t n = strspn(p, "0123456789");
+    if (n == 0)
+        return false;
+    p += n;
+    if (*p == '.') {
+        n = strspn(++p, "0123456789");
+        if (n == 0)
+            return false;
+        p += n;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        n = strspn(p, "0123456789");
+        if (n == 0)
+            return false;
+        p += n;
+    }
+    return *p == '\0';
+}
+
 long config_long(config_errors_t *errors, const char *name, long fallback, long min, long max)
 {
     const char *text = config_string(name, NULL);
     if (text == NULL)
         return fallback;
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0') {
+    long value;
+    if (config_parse_long(text, &value) != 0) {
         config_error(errors, name, "'%s' is not a whole number", text);
         return fallback;
     }
@@ -51,10 +91,9 @@ double config_double(config_errors_t *errors, const char *name, double fallback,
     const char *text = config_string(name, NULL);
     if (text == NULL)
         return fallback;
-    char *end;
     errno = 0;
-    double value = strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !isfinite(value)) {
+    double value = is_decimal_number(text) ? strtod(text, NULL) : NAN;
+    if (errno != 0 || !isfinite(value)) {
         config_error(errors, name, "'%s' is not a number", text);
         return fallback;
     }

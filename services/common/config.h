@@ -19,6 +19,10 @@ typedef struct config_errors {
 /* Returns the variable's value, or `fallback` when unset or empty. */
 const char *config_string(const char *name, const char *fallback);
 
+/* Parses a whole decimal number: an optional '-' and digits, nothing else
+ * (no spaces, no '+'), within long's range. Returns 0, or -1. */
+int config_parse_long(const char *text, long *out);
+
 /* Reads an integer in [min, max]; records an error naming the variable and
  * returns `fallback` when the value is not a whole number in range. */
 long config_long(config_errors_t *errors, const char *name, long fallback, long min, long max);

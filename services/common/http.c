@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "client_address.h"
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "random.h"
@@ -226,9 +227,8 @@ bool http_query_long(http_request_t *r, const char *name, long fallback, long mi
     *out = fallback;
     if (text == NULL)
         return true;
-    char *end;
-    long value = strtol(text, &end, 10);
-    if (text[0] == '\0' || *end != '\0' || value < min || value > max) {
+    long value;
+    if (config_parse_long(text, &value) != 0 || value < min || value > max) {
         json_field_error_t error;
         json_fail(&error, name, "%s must be a whole number from %ld to %ld", name, min, max);
         http_respond_field_error(r, &error);

@@ -1,11 +1,13 @@
 /* redis.c - hiredis adapter for the h2o evloop, with timeouts and reconnect. */
 #include "redis.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "random.h"
@@ -53,56 +55,113 @@ void redis_metrics_register(void)
         metrics_counter("redis_client_errors_total", "Redis commands that did not complete, by reason.", error_labels);
 }
 
+/* Percent-decodes `len` bytes of a URL component into `out` (`size` bytes
+ * with the NUL). Returns 0, or -1 for a malformed escape, a decoded NUL or
+ * a result that does not fit. */
+static int percent_decode(const char *in, size_t len, char *out, size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '%') {
+            char hex[3] = {i + 1 < len ? in[i + 1] : '\0', i + 2 < len ? in[i + 2] : '\0', '\0'};
+            if (strspn(hex, "0123456789abcdefABCDEF") != 2)
+                return -1;
+            c = (char)strtol(hex, NULL, 16);
+            if (c == '\0')
+                return -1;
+            i += 2;
+        }
+        if (n + 1 >= size)
+            return -1;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
 int redis_parse_url(const char *url, redis_target_t *target, char *error, size_t error_size)
 {
     memset(target, 0, sizeof(*target));
     target->port = 6379;
-    const char *p = url;
-    if (strncmp(p, "redis://", 8) != 0) {
+    if (strncmp(url, "redis://", 8) != 0) {
         snprintf(error, error_size, "must start with redis://");
         return -1;
     }
-    p += 8;
-    const char *at = strchr(p, '@');
-    if (at != NULL) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *password = colon != NULL ? colon + 1 : p;
-        size_t len = (size_t)(at - password);
-        if (len >= sizeof(target->password)) {
-            snprintf(error, error_size, "password is too long");
+    /* RFC 3986: the authority runs to the first '/', '?' or '#'; userinfo
+     * is what precedes its last '@' (a host never holds one). */
+    const char *authority = url + 8;
+    size_t authority_len = strcspn(authority, "/?#");
+    const char *path = authority + authority_len;
+    const char *host = authority;
+    for (const char *p = authority; p < path; p++)
+        if (*p == '@')
+            host = p + 1;
+    if (host != authority) {
+        const char *userinfo_end = host - 1;
+        const char *colon = memchr(authority, ':', (size_t)(userinfo_end - authority));
+        const char *user_end = colon != NULL ? colon : userinfo_end;
+        if (percent_decode(authority, (size_t)(user_end - authority), target->username, sizeof(target->username)) !=
+                0 ||
+            (colon != NULL &&
+             percent_decode(colon + 1, (size_t)(userinfo_end - colon - 1), target->password, sizeof(target->password)) !=
+                 0)) {
+            snprintf(error, error_size, "user name or password is malformed or too long");
             return -1;
         }
-        memcpy(target->password, password, len);
-        p = at + 1;
     }
-    size_t host_len = strcspn(p, ":/");
-    if (host_len == 0 || host_len >= sizeof(target->host)) {
-        snprintf(error, error_size, "host is missing or too long");
-        return -1;
+    const char *host_end = host, *port = NULL;
+    if (*host == '[') { /* an IPv6 literal */
+        const char *close = memchr(host, ']', (size_t)(path - host));
+        size_t len = close != NULL ? (size_t)(close - host - 1) : 0;
+        struct in6_addr probe;
+        if (len > 0 && len < INET6_ADDRSTRLEN) {
+            memcpy(target->host, host + 1, len);
+            target->host[len] = '\0';
+        }
+        if (close == NULL || inet_pton(AF_INET6, target->host, &probe) != 1) {
+            snprintf(error, error_size, "IPv6 host must be an address in brackets, like [::1]");
+            return -1;
+        }
+        host_end = close + 1;
+        if (host_end < path && *host_end != ':') {
+            snprintf(error, error_size, "unexpected text after the host");
+            return -1;
+        }
+    } else {
+        host_end = memchr(host, ':', (size_t)(path - host));
+        if (host_end == NULL)
+            host_end = path;
+        if (percent_decode(host, (size_t)(host_end - host), target->host, sizeof(target->host)) != 0 ||
+            target->host[0] == '\0' || strpbrk(target->host, "[]@:/ ") != NULL) {
+            snprintf(error, error_size, "host is missing, malformed or too long");
+            return -1;
+        }
     }
-    memcpy(target->host, p, host_len);
-    p += host_len;
-    if (*p == ':') {
-        char *end;
-        long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || port < 1 || port > 65535 || (*end != '\0' && *end != '/')) {
+    if (host_end < path && *host_end == ':')
+        port = host_end + 1;
+    if (port != NULL && port < path) { /* an empty port means the default */
+        char digits[8] = "";
+        long number;
+        if ((size_t)(path - port) < sizeof(digits))
+            memcpy(digits, port, (size_t)(path - port));
+        if (config_parse_long(digits, &number) != 0 || number < 1 || number > 65535) {
             snprintf(error, error_size, "port must be 1..65535");
             return -1;
         }
-        target->port = (int)port;
-        p = end;
+        target->port = (int)number;
     }
-    if (*p == '/' && p[1] != '\0') {
-        char *end;
-        long db = strtol(p + 1, &end, 10);
-        if (end == p + 1 || *end != '\0' || db < 0 || db > 15) {
+    if (*path == '?' || *path == '#') {
+        snprintf(error, error_size, "query strings and fragments are not supported");
+        return -1;
+    }
+    if (*path == '/' && path[1] != '\0') {
+        long db;
+        if (path[1] == '-' || config_parse_long(path + 1, &db) != 0 || db > 15) {
             snprintf(error, error_size, "database must be 0..15");
             return -1;
         }
         target->database = (int)db;
-    } else if (*p != '\0' && strcmp(p, "/") != 0) {
-        snprintf(error, error_size, "unexpected text after the host");
-        return -1;
     }
     return 0;
 }
@@ -277,8 +336,11 @@ static void start_connect(loop_timer_t *timer)
     loop_timer_start(&client->connect_timeout, client->timeout_ms, on_connect_timeout, client);
     /* Commands queued before the connection completes go out first, in order. */
     if (client->target.password[0] != '\0') {
-        const char *argv[] = {"AUTH", client->target.password};
-        redisAsyncCommandArgv(ac, on_setup_reply, "AUTH", 2, argv, NULL);
+        /* Redis 6 ACL users: AUTH user password; otherwise AUTH password */
+        const char *with_user[] = {"AUTH", client->target.username, client->target.password};
+        const char *without_user[] = {"AUTH", client->target.password};
+        bool has_user = client->target.username[0] != '\0';
+        redisAsyncCommandArgv(ac, on_setup_reply, "AUTH", has_user ? 3 : 2, has_user ? with_user : without_user, NULL);
     }
     if (client->target.database != 0) {
         char db[8];

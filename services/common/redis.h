@@ -18,14 +18,17 @@
 #include "loop_timer.h"
 
 typedef struct redis_target {
-    char host[256];
+    char host[256]; /* a name or an address (IPv6 without brackets) */
     int port;
+    char username[128]; /* "" when none: Redis 6 ACL user */
     char password[256]; /* "" when none */
     int database;
 } redis_target_t;
 
-/* Parses redis://[:password@]host[:port][/db]. Returns 0, or -1 with a
- * reason in `error`. */
+/* Parses redis://[[user][:password]@]host[:port][/db] as RFC 3986 reads
+ * it: userinfo ends at the authority's last '@' and is percent-decoded,
+ * an IPv6 host is bracketed ([::1]), the port and db are plain digits.
+ * Returns 0, or -1 with a reason in `error`. */
 int redis_parse_url(const char *url, redis_target_t *target, char *error, size_t error_size);
 
 /* Called once per command on the client's thread. `reply` is NULL when the

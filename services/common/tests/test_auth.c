@@ -222,6 +222,30 @@ static void test_base64url_round_trip(void **state)
     }
     assert_int_equal(base64url_decode("abcde", 5, decoded, sizeof(decoded)), -1); /* 5 % 4 == 1 */
     assert_int_equal(base64url_decode("ab+/", 4, decoded, sizeof(decoded)), -1);  /* standard alphabet */
+    /* "QQ" is the one encoding of "A": "QR".."QZ" differ only in unused bits */
+    assert_int_equal(base64url_decode("QQ", 2, decoded, sizeof(decoded)), 1);
+    assert_int_equal(base64url_decode("QR", 2, decoded, sizeof(decoded)), -1);
+    assert_int_equal(base64url_decode("QUI", 3, decoded, sizeof(decoded)), 2);
+    assert_int_equal(base64url_decode("QUJ", 3, decoded, sizeof(decoded)), -1);
+}
+
+static void test_signature_encoding_is_not_malleable(void **state)
+{
+    (void)state;
+    /* A 32-byte HMAC encodes as 43 characters whose last carries two unused
+     * bits: flipping them gave three more strings that verified. */
+    char token[AUTH_TOKEN_MAX];
+    int len = auth_token_sign(&customer, SECRET, token, sizeof(token));
+    auth_claims_t claims;
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *last = strchr(alphabet, token[len - 1]);
+    assert_non_null(last);
+    int accepted = 0;
+    for (int low = 0; low < 4; low++) {
+        token[len - 1] = alphabet[((last - alphabet) & ~3) | low];
+        accepted += verify(token, &claims) == AUTH_TOKEN_VALID;
+    }
+    assert_int_equal(accepted, 1);
 }
 
 static void test_roles_parse(void **state)
@@ -249,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_malformed_tokens_are_refused),
         cmocka_unit_test(test_sign_refuses_bad_claims_and_small_buffers),
         cmocka_unit_test(test_base64url_round_trip),
+        cmocka_unit_test(test_signature_encoding_is_not_malleable),
         cmocka_unit_test(test_roles_parse),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);

@@ -43,7 +43,9 @@ static void test_networks_parse_and_match(void **state)
 static void test_bad_network_lists_are_rejected(void **state)
 {
     (void)state;
-    static const char *const lists[] = {"10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "::1/129", "localhost", "1.2.3.4/x"};
+    static const char *const lists[] = {"10.0.0.0/33", "10.0.0.0/",  "10.0.0/8",     "::1/129",   "localhost",
+                                        "1.2.3.4/x",   "10.0.0.0/-0", "10.0.0.0/+8", "10.0.0.0/\t8", "10.0.0.0/8x",
+                                        "10.0.0.0/-8", "::/-0"};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         client_networks_t networks;
         char error[128] = "";
