@@ -66,6 +66,14 @@ static void on_postgres_ping(void *data, const pg_reply_t *reply)
     finish_check(state);
 }
 
+static void on_postgres_probe(void *data, const pg_reply_t *reply)
+{
+    readiness_t *state = data;
+    if (reply->status != PG_OK && state->postgres[0] == '\0')
+        snprintf(state->postgres, sizeof(state->postgres), "%s", reply->message);
+    finish_check(state);
+}
+
 static void on_redis_ping(void *data, const redisReply *reply, const char *error)
 {
     readiness_t *state = data;
@@ -82,8 +90,11 @@ void health_handle_ready(http_request_t *r)
         return;
     }
     state->r = http_request_hold(r);
-    state->pending = 2;
+    state->pending = 3;
     pg_query(r->worker->pg, HEALTH_PING_STATEMENT, NULL, on_postgres_ping, state);
+    /* the ping runs on an open connection, which works on while the server
+     * shuts down; only a new one tells */
+    pg_pool_probe(r->worker->pg, on_postgres_probe, state);
     const char *argv[] = {"PING"};
     redis_command_argv(r->worker->redis, on_redis_ping, state, 1, argv, NULL);
 }

@@ -3,6 +3,11 @@
  *   DOWN --backoff timer--> CONNECTING --PQconnectPoll ok--> PREPARING
  *   PREPARING --all statements prepared--> IDLE <--> BUSY
  *   any state --socket error / timeout--> DOWN
+ *
+ * Beside the pool, a probe opens one extra connection now and then (for
+ * /health/ready, at most once a second) to learn whether the server still
+ * takes new sessions. When it is shutting down, the pool lets go of its
+ * connections (DOWN, reconnecting as usual) so that the shutdown can end.
  */
 #include "pg.h"
 
@@ -17,6 +22,11 @@
 #define BACKOFF_MIN_MS  100
 #define BACKOFF_MAX_MS  2000
 #define DELAY_STATEMENT "SELECT pg_sleep($1::double precision / 1000)"
+#define PROBE_CACHE_MS  1000
+/* What PostgreSQL answers a new session while it shuts down (SQLSTATE
+ * 57P03, which libpq does not expose for a failed connection). */
+#define SHUTTING_DOWN_TEXT    "shutting down"
+#define SHUTTING_DOWN_MESSAGE "the database system is shutting down"
 
 typedef enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_PREPARING, CONN_IDLE, CONN_BUSY } conn_state_t;
 
@@ -32,6 +42,27 @@ typedef struct query {
     struct connection *conn; /* set while running */
     bool delay_pending;      /* the injected pg_sleep runs first */
 } query_t;
+
+/* A readiness probe waiting for the answer of the current connection try. */
+typedef struct probe_waiter {
+    struct probe_waiter *next;
+    pg_callback_fn cb;
+    void *data;
+} probe_waiter_t;
+
+/* One extra connection, opened and closed to learn whether the server
+ * still accepts sessions: while it shuts down ("smart" mode, SIGTERM) the
+ * pool's open connections keep working, so only a new one can tell. */
+typedef struct probe {
+    PGconn *pg;
+    h2o_socket_t *sock;
+    int watched_fd;
+    loop_timer_t timeout;
+    probe_waiter_t *waiters;
+    uint64_t answered_ms; /* when the last try ended; 0: never */
+    bool shutting_down;   /* the last try was refused because the server is shutting down */
+    char error[256];      /* why the last try failed; "" when it opened */
+} probe_t;
 
 typedef struct connection {
     pg_pool_t *pool;
@@ -55,6 +86,8 @@ struct pg_pool {
     bool down; /* the last attempt failed and no connection is usable */
     uint64_t injected_delay_ms;
     char last_error[256];
+    bool draining; /* the server is shutting down: let go of every connection */
+    probe_t probe;
 };
 
 static metrics_family_t *connections_gauge, *operation_duration;
@@ -194,25 +227,35 @@ static void connection_fail(connection_t *conn, const char *reason)
     }
 }
 
-/* Watches the libpq socket: readable always (level-triggered), writable
+/* Watches a libpq socket: readable always (level-triggered), writable
  * only when asked. libpq may swap its socket while connecting, so the
  * watch is recreated whenever PQsocket() changes. */
-static int watch_socket(connection_t *conn)
+static int watch_fd(h2o_evloop_t *loop, PGconn *pg, h2o_socket_t **sock, int *watched_fd, h2o_socket_cb on_event,
+                    void *data)
 {
-    int fd = PQsocket(conn->pg);
+    int fd = PQsocket(pg);
     if (fd < 0)
         return -1;
-    if (conn->sock != NULL && conn->watched_fd == fd)
+    if (*sock != NULL && *watched_fd == fd)
         return 0;
-    close_socket(conn);
+    if (*sock != NULL) {
+        h2o_socket_read_stop(*sock);
+        h2o_socket_close(*sock);
+        *sock = NULL;
+    }
     int copy = dup(fd);
     if (copy < 0)
         return -1;
-    conn->sock = h2o_evloop_socket_create(conn->pool->loop, copy, H2O_SOCKET_FLAG_DONT_READ);
-    conn->sock->data = conn;
-    conn->watched_fd = fd;
-    h2o_socket_read_start(conn->sock, on_socket_event);
+    *sock = h2o_evloop_socket_create(loop, copy, H2O_SOCKET_FLAG_DONT_READ);
+    (*sock)->data = data;
+    *watched_fd = fd;
+    h2o_socket_read_start(*sock, on_event);
     return 0;
+}
+
+static int watch_socket(connection_t *conn)
+{
+    return watch_fd(conn->pool->loop, conn->pg, &conn->sock, &conn->watched_fd, on_socket_event, conn);
 }
 
 static void want_write(connection_t *conn)
@@ -231,6 +274,7 @@ static void prepare_next(connection_t *conn)
         if (pool->down)
             log_info(NULL, "postgres available again");
         pool->down = false;
+        pool->draining = false;
         pool->last_error[0] = '\0';
         dispatch(pool);
         return;
@@ -364,6 +408,10 @@ static void on_command_done(connection_t *conn)
         complete(q, ok ? PG_OK : PG_ERROR, result, ok ? "" : "query failed");
     }
     PQclear(result);
+    if (pool->draining) {
+        connection_fail(conn, SHUTTING_DOWN_MESSAGE);
+        return;
+    }
     dispatch(pool);
 }
 
@@ -442,6 +490,118 @@ static void on_query_timeout(loop_timer_t *timer)
     loop_timer_start(&conn->reconnect, 0, start_connect, conn);
 }
 
+/* --- probe: does the server accept new sessions? --------------------------- */
+
+/* Stops watching and closes the probe's connection. */
+static void probe_close(probe_t *probe)
+{
+    loop_timer_stop(&probe->timeout);
+    if (probe->sock != NULL) {
+        h2o_socket_read_stop(probe->sock);
+        h2o_socket_close(probe->sock);
+        probe->sock = NULL;
+    }
+    probe->watched_fd = -1;
+    if (probe->pg != NULL) {
+        PQfinish(probe->pg);
+        probe->pg = NULL;
+    }
+}
+
+/* Idle connections close now and busy ones when their query is done, so a
+ * server shutting down in smart mode is not kept waiting for this pool. */
+static void pool_drain(pg_pool_t *pool)
+{
+    if (!pool->draining)
+        log_warn(NULL, "postgres is shutting down: closing the pool's connections");
+    pool->draining = true;
+    for (size_t i = 0; i < pool->config->size; i++)
+        if (pool->conns[i].state == CONN_IDLE)
+            connection_fail(&pool->conns[i], SHUTTING_DOWN_MESSAGE);
+}
+
+/* Ends the try with `error` ("" when the connection opened) and answers
+ * every waiter. */
+static void probe_answer(pg_pool_t *pool, const char *error)
+{
+    probe_t *probe = &pool->probe;
+    pg_message_one_line(error, probe->error, sizeof(probe->error)); /* `error` may be libpq's: copy, then close */
+    probe_close(probe);
+    probe->shutting_down = strstr(probe->error, SHUTTING_DOWN_TEXT) != NULL;
+    probe->answered_ms = loop_now_ms();
+    probe_waiter_t *waiters = probe->waiters;
+    probe->waiters = NULL;
+    while (waiters != NULL) {
+        probe_waiter_t *next = waiters->next;
+        pg_reply_t reply = {probe->shutting_down ? PG_UNAVAILABLE : PG_OK, NULL, "", probe->error};
+        waiters->cb(waiters->data, &reply);
+        free(waiters);
+        waiters = next;
+    }
+    if (probe->shutting_down)
+        pool_drain(pool);
+}
+
+static void probe_continue(pg_pool_t *pool);
+
+static void on_probe_event(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    probe_continue(sock->data);
+}
+
+static void on_probe_timeout(loop_timer_t *timer)
+{
+    probe_answer(timer->data, "no answer to a new connection");
+}
+
+static void probe_continue(pg_pool_t *pool)
+{
+    probe_t *probe = &pool->probe;
+    PostgresPollingStatusType status = PQconnectPoll(probe->pg);
+    if (status == PGRES_POLLING_OK) {
+        probe_answer(pool, "");
+        return;
+    }
+    if (status == PGRES_POLLING_FAILED) {
+        probe_answer(pool, PQerrorMessage(probe->pg));
+        return;
+    }
+    if (watch_fd(pool->loop, probe->pg, &probe->sock, &probe->watched_fd, on_probe_event, pool) != 0) {
+        probe_answer(pool, "cannot watch the database socket");
+        return;
+    }
+    if (status == PGRES_POLLING_WRITING && !h2o_socket_is_writing(probe->sock))
+        h2o_socket_notify_write(probe->sock, on_probe_event);
+}
+
+void pg_pool_probe(pg_pool_t *pool, pg_callback_fn cb, void *data)
+{
+    probe_t *probe = &pool->probe;
+    if (probe->pg == NULL && probe->answered_ms != 0 && loop_now_ms() - probe->answered_ms < PROBE_CACHE_MS) {
+        pg_reply_t reply = {probe->shutting_down ? PG_UNAVAILABLE : PG_OK, NULL, "", probe->error};
+        cb(data, &reply);
+        return;
+    }
+    probe_waiter_t *waiter = malloc(sizeof(*waiter));
+    if (waiter == NULL) {
+        pg_reply_t reply = {PG_UNAVAILABLE, NULL, "", "out of memory"};
+        cb(data, &reply);
+        return;
+    }
+    *waiter = (probe_waiter_t){probe->waiters, cb, data};
+    probe->waiters = waiter;
+    if (probe->pg != NULL)
+        return; /* a try is under way: its answer serves this waiter too */
+    probe->pg = PQconnectStart(pool->config->conninfo);
+    if (probe->pg == NULL || PQstatus(probe->pg) == CONNECTION_BAD) {
+        probe_answer(pool, probe->pg != NULL ? PQerrorMessage(probe->pg) : "out of memory");
+        return;
+    }
+    loop_timer_start(&probe->timeout, pool->config->query_timeout_ms, on_probe_timeout, pool);
+    probe_continue(pool);
+}
+
 pg_pool_t *pg_pool_create(h2o_evloop_t *loop, const pg_pool_config_t *config)
 {
     pg_pool_t *pool = calloc(1, sizeof(*pool));
@@ -454,6 +614,7 @@ pg_pool_t *pg_pool_create(h2o_evloop_t *loop, const pg_pool_config_t *config)
     }
     pool->loop = loop;
     pool->config = config;
+    pool->probe.watched_fd = -1;
     h2o_linklist_init_anchor(&pool->queue);
     for (size_t i = 0; i < config->size; i++) {
         connection_t *conn = &pool->conns[i];
@@ -470,6 +631,8 @@ void pg_pool_destroy(pg_pool_t *pool)
         return;
     pool->down = true;
     fail_queue(pool, "shutting down");
+    if (pool->probe.pg != NULL)
+        probe_answer(pool, "the pool is closing");
     for (size_t i = 0; i < pool->config->size; i++) {
         connection_t *conn = &pool->conns[i];
         loop_timer_stop(&conn->reconnect);
@@ -562,7 +725,7 @@ const char *pg_pool_last_error(const pg_pool_t *pool)
 
 size_t pg_pool_pending(const pg_pool_t *pool)
 {
-    return pool->queued + pool->running;
+    return pool->queued + pool->running + (pool->probe.pg != NULL);
 }
 
 void pg_pool_set_injected_delay(pg_pool_t *pool, uint64_t ms)

@@ -78,7 +78,19 @@ bool pg_pool_is_up(const pg_pool_t *pool);
 /* The last connection error seen (for health messages); "" when none. */
 const char *pg_pool_last_error(const pg_pool_t *pool);
 
-/* Queries running or waiting (for graceful shutdown). */
+/* Whether the server accepts new sessions, which the pool's open
+ * connections cannot tell (while PostgreSQL shuts down they keep working):
+ * opens and closes one extra connection, or answers what such a try found
+ * less than a second ago. `cb` gets PG_UNAVAILABLE with the server's
+ * words when it refuses new sessions because it is shutting down, PG_OK
+ * otherwise (other failures show in the pool's own connections); it may
+ * run before this returns. When the server is
+ * shutting down, the pool also closes its connections (idle ones at once,
+ * busy ones after their query), so it is not kept waiting for them. */
+void pg_pool_probe(pg_pool_t *pool, pg_callback_fn cb, void *data);
+
+/* Queries running or waiting, and a probe under way (for graceful
+ * shutdown). */
 size_t pg_pool_pending(const pg_pool_t *pool);
 
 /* Makes every following query first sleep `ms` milliseconds inside the

@@ -4,12 +4,13 @@ only looks like JSON, and request framing that two parsers could read two
 ways. Each one gets a 4xx JSON error and changes nothing."""
 import os
 import resource
+import signal
 import socket
 import time
 
 import pytest
 
-from oms_test import admin_headers, query, raw_request, running, unique, wait_until
+from oms_test import admin_headers, query, raw_request, running, stack, unique, wait_until
 
 
 def read_until_closed(sock, timeout=10):
@@ -188,3 +189,39 @@ def test_a_connection_flood_neither_spins_the_workers_nor_outlasts_itself(reason
         assert [l for l in service.log_lines() if l["msg"] == "accepting connections again"]
         started = [l for l in service.log_lines() if l["msg"] == "service started"][-1]
         assert started["max_connections"] == int(env["MAX_CONNECTIONS"])
+
+
+def postmaster_pid():
+    data_directory = query("SELECT setting FROM pg_settings WHERE name = 'data_directory'")[0][0]
+    with open(os.path.join(data_directory, "postmaster.pid")) as f:
+        return int(f.readline())
+
+
+def pool_connections(service):
+    return sum(service.metric("db_client_connections", state=s) for s in ("idle", "used"))
+
+
+def test_readiness_turns_503_while_postgres_shuts_down_and_the_pool_lets_go():
+    """SIGTERM asks PostgreSQL for a smart shutdown: no new sessions, but
+    open ones work on, so a pool that keeps its connections keeps the
+    server from ever stopping. Readiness sees the refusal with a fresh
+    connection, and the pool closes its own."""
+    with running("inventory", THREADS="2") as service:
+        service.wait_ready_everywhere()
+        assert pool_connections(service) > 0
+        os.kill(postmaster_pid(), signal.SIGTERM)
+        try:
+            res = wait_until(lambda: (lambda r: r if r.status == 503 else None)(service.get("/health/ready")), 20,
+                             what="readiness to report the shutdown")
+            assert res.json["error"]["code"] == "dependency_unavailable"
+            assert "postgres" in res.json["error"]["message"]
+            assert "shutting down" in res.json["checks"]["postgres"]["reason"]
+            wait_until(lambda: service.get("/health/ready").status == 503 and pool_connections(service) == 0, 20,
+                       what="both workers' pools to close their connections")
+            assert service.get("/api/inventory/products?limit=1").status == 503
+            assert [l for l in service.log_lines() if l["msg"].startswith("postgres is shutting down")]
+        finally:
+            stack("stop-postgres")
+            stack("start-postgres")
+        service.wait_ready_everywhere(timeout=30)
+        assert service.get("/api/inventory/products?limit=1").status == 200
