@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "process_metrics.h"
+#include "request_guard.h"
 #include "work_pool.h"
 
 #ifndef OMS_VERSION
@@ -207,7 +208,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         metrics_gauge_add(open_connections, NULL, 1);
         sock->on_close.cb = on_connection_closed;
         sock->on_close.data = worker;
-        h2o_accept(&worker->accept_ctx, sock);
+        request_guard_accept(&worker->accept_ctx, sock, globalconf.http1.req_timeout);
     }
     pause_accepting(worker, "limit", 0);
 }

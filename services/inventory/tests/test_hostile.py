@@ -2,6 +2,7 @@
 strings that would cut C strings short, bodies under a content type that
 only looks like JSON, and request framing that two parsers could read two
 ways. Each one gets a 4xx JSON error and changes nothing."""
+import json
 import os
 import resource
 import signal
@@ -225,3 +226,27 @@ def test_readiness_turns_503_while_postgres_shuts_down_and_the_pool_lets_go():
             stack("start-postgres")
         service.wait_ready_everywhere(timeout=30)
         assert service.get("/api/inventory/products?limit=1").status == 200
+
+
+@pytest.mark.parametrize("head", [
+    b"GARBAGE\r\n\r\n",
+    b"GET /health/live HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+    b"GET /health/live HTTP/9\r\n\r\n",
+    b"GET /health/live HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(120)) + b"\r\n",
+    b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 430000 + b"\r\n\r\n",
+], ids=["garbage", "header-without-colon", "bad-version", "too-many-headers", "oversized-head"])
+def test_a_malformed_request_head_gets_a_json_400(inventory, head):
+    """h2o's own answer to an unparsable head is a fixed text/plain page."""
+    status, reply_head, body = send_and_expect_close(inventory.port, head)
+    assert status == 400, body
+    assert b"content-type: application/json" in reply_head
+    doc = json.loads(body)
+    assert doc["error"]["code"] == "invalid_request" and doc["error"]["message"]
+
+
+def test_a_request_head_arriving_in_pieces_is_served(inventory):
+    with socket.create_connection(("127.0.0.1", inventory.port), timeout=10) as sock:
+        for piece in (b"GET /health/li", b"ve HTTP/1.1\r\nHo", b"st: x\r\nConnection: close\r\n", b"\r\n"):
+            sock.sendall(piece)
+        response = read_until_closed(sock)
+    assert response.startswith(b"HTTP/1.1 200"), response[:200]
