@@ -5,11 +5,13 @@ nothing."""
 import contextlib
 import os
 import signal
+import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from oms_test import STACK_DIR, TEST_PASSWORD, client_ip, query, redis_cli, running, unique, wait_until
+from oms_test import REDIS_PORT, STACK_DIR, TEST_PASSWORD, client_ip, query, redis_cli, running, unique, wait_until
 
 
 @contextlib.contextmanager
@@ -86,3 +88,115 @@ def test_an_unknown_field_is_quoted_without_splitting_a_character(user_service):
     message = res.json["error"]["message"]
     assert message.startswith("unknown field 'a\u00e9"), message
     assert "omitted" not in message
+
+
+class FreezableProxy:
+    """A TCP proxy in front of Redis whose connections open so far can be
+    frozen: what the service sends on them is held back (as by a stalled
+    network path) and delivered later, on release. Connections opened
+    after the freeze pass straight through."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.connections = []  # [client, upstream, frozen, held bytes]
+        self.delivered = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            entry = [client, upstream, False, b""]
+            with self.lock:
+                self.connections.append(entry)
+            threading.Thread(target=self._pump_up, args=(entry,), daemon=True).start()
+            threading.Thread(target=self._pump_down, args=(entry,), daemon=True).start()
+
+    def _pump_up(self, entry):
+        client, upstream = entry[0], entry[1]
+        while True:
+            try:
+                data = client.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                return  # the service closed it; held bytes stay for release()
+            with self.lock:
+                if entry[2]:
+                    entry[3] += data
+                    continue
+            upstream.sendall(data)
+
+    def _pump_down(self, entry):
+        client, upstream = entry[0], entry[1]
+        while True:
+            try:
+                data = upstream.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                if entry[2] is None:  # released: replies to a client that gave up
+                    self.delivered.set()
+                    continue
+            try:
+                client.sendall(data)
+            except OSError:
+                pass
+
+    def freeze(self):
+        with self.lock:
+            for entry in self.connections:
+                entry[2] = True
+
+    def release(self):
+        """Sends what was held back, in order, on each frozen connection."""
+        with self.lock:
+            held = [(e[1], e[3]) for e in self.connections if e[2] and e[3]]
+            for entry in self.connections:
+                if entry[2]:
+                    entry[2] = None
+        for upstream, data in held:
+            upstream.sendall(data)
+        return len(held)
+
+    def close(self):
+        self.listener.close()
+        with self.lock:
+            for client, upstream, _, _ in self.connections:
+                client.close()
+                upstream.close()
+
+
+def test_a_charge_arriving_after_its_refund_does_not_count():
+    """The limiter's charge and its refund commute: a check command held up
+    on the way to Redis, given up on by the service and refunded on a new
+    connection, still counts nothing when it finally runs."""
+    email = "customer078@oms.example.com"
+    redis_cli("DEL", f"oms:login:failures:email:{email}")
+    proxy = FreezableProxy(REDIS_PORT)
+    try:
+        with running("user", REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0", REDIS_TIMEOUT_MS="300",
+                     LOGIN_WINDOW_SECONDS="120") as service:
+            ip = client_ip()
+            markers = lambda: set(redis_cli("KEYS", "oms:login:refunded:*").split())  # noqa: E731
+            earlier = markers()
+            proxy.freeze()
+            res = service.post("/api/users/login", {"email": email, "password": "LabCustomer-078"},
+                               {"X-Forwarded-For": ip})
+            assert res.status == 503, res
+            # the refund went out on a new connection and landed first
+            wait_until(lambda: markers() - earlier, 15, what="the refund to land")
+            assert proxy.release() >= 1  # now the held-back charge reaches Redis
+            wait_until(proxy.delivered.is_set, 15, what="the late charge to run")
+            assert failures(email) == 0
+            assert int(redis_cli("ZCARD", f"oms:login:failures:ip:{ip}")) == 0
+    finally:
+        proxy.close()
