@@ -7,12 +7,14 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "support"))
 
-from oms_test import FAULTS_KEY, redis_cli  # noqa: E402
+from oms_test import clear_faults  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def no_faults():
-    """Fault flags are shared through Redis: every test starts and ends clean."""
-    redis_cli("DEL", FAULTS_KEY)
+    """Fault flags are shared through Redis: every test starts and ends
+    clean, and a test that fails with a fault on leaves no worker of any
+    running service still applying it."""
+    clear_faults()
     yield
-    redis_cli("DEL", FAULTS_KEY)
+    clear_faults()

@@ -14,6 +14,7 @@ import http.client
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -231,6 +232,7 @@ class Service:
             self.process.wait()
             self.log.close()
             raise
+        _started.append(self)
         return self
 
     def stop(self, timeout=20):
@@ -283,6 +285,83 @@ class Service:
         res = self.request("PUT", "/admin/faults", faults, admin_headers())
         assert res.status == 200, res
         return res.json
+
+    def fault_snapshots(self):
+        """How many fault snapshots each worker thread has applied, by index."""
+        counts = {}
+        for line in self.get("/metrics").body.splitlines():
+            match = re.match(r'^oms_fault_snapshots_total\{worker="(\d+)"\} (\S+)$', line)
+            if match:
+                counts[int(match.group(1))] = float(match.group(2))
+        return counts
+
+    def wait_faults_applied(self, timeout=15):
+        """Waits until every worker thread applies the fault flags as Redis
+        holds them now (see the module's wait_faults_applied)."""
+        wait_faults_applied(self, timeout=timeout)
+
+    def apply_faults(self, faults):
+        """PUT /admin/faults, then waits until every worker has the new
+        flags and oms_fault_active reports each one set or cleared."""
+        current = self.set_faults(faults)
+        self.wait_faults_applied()
+        for name, value in faults.items():
+            expected = 0 if value in (0, False, None) else 1
+            assert self.metric("oms_fault_active", fault=name) == expected, (name, self.get("/metrics").body)
+        return current
+
+    def is_running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def active_requests(self):
+        """Requests in flight, not counting the /metrics request that asks."""
+        return self.metric("http_server_active_requests") - 1
+
+    def wait_in_flight(self, count=1, timeout=15):
+        """Waits until at least `count` requests are being served."""
+        wait_until(lambda: self.active_requests() >= count, timeout, interval=0.02,
+                   what=f"{count} request(s) in flight at {self.name}")
+
+
+_started = []
+"""Every Service started in this process; clear_faults() waits for the
+ones still running."""
+
+
+def wait_faults_applied(*services, timeout=15, gone_ok=False):
+    """Waits until every worker thread of each service applies the fault
+    flags as Redis holds them now: two more snapshots each (the first may
+    have been read just before the latest change; the second was asked for
+    after this call began). With gone_ok, a service that stops answering
+    (it is shutting down) no longer counts."""
+    def snapshots(service):
+        try:
+            return service.fault_snapshots()
+        except OSError:
+            if not gone_ok:
+                raise
+            return None
+
+    before = [snapshots(service) for service in services]
+
+    def caught_up(service, baseline):
+        now = snapshots(service) if baseline is not None else None
+        if now is None:
+            return True
+        return len(now) == int(service.env["THREADS"]) and all(now[w] >= baseline.get(w, 0) + 2 for w in now)
+
+    wait_until(lambda: all(caught_up(s, b) for s, b in zip(services, before)), timeout, interval=0.1,
+               what="every worker to apply the fault flags: " + ", ".join(s.name for s in services))
+
+
+def clear_faults():
+    """Deletes every fault flag and, when there were any, waits until each
+    running service has applied the empty set: a test that failed with a
+    fault on must not leave it in force for the next one."""
+    had_faults = redis_cli("DEL", FAULTS_KEY) != "0"
+    _started[:] = [service for service in _started if service.is_running()]
+    if had_faults and _started:
+        wait_faults_applied(*_started, gone_ok=True)
 
 
 @contextlib.contextmanager
