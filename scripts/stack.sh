@@ -8,14 +8,17 @@
 #   scripts/stack.sh status     show what runs
 #   scripts/stack.sh destroy    stop, then delete every byte of state
 #   scripts/stack.sh start-postgres|stop-postgres|start-redis|stop-redis|
-#                    start-rabbitmq|stop-rabbitmq|start-services|stop-services
+#                    start-rabbitmq|stop-rabbitmq|start-services|stop-services|
+#                    start-gateway|stop-gateway
 #
 # Ports and switches come from the environment (defaults in brackets):
 #   PG_PORT [5432] REDIS_PORT [6379] AMQP_PORT [5672] RABBITMQ_MGMT_PORT [15672]
 #   RABBITMQ_PROMETHEUS_PORT [15692] RABBITMQ_DIST_PORT [25672]
 #   GATEWAY_PORT [8080] INVENTORY_PORT [8002] USER_PORT [8004]
+#   GATEWAY_MAX_CONNECTIONS [4096] GATEWAY_MAX_BODY_BYTES [8388608]
 #   WITH_RABBITMQ [1] WITH_SERVICES [1] WITH_GATEWAY [1]
-#   BIN_DIR [build/release/bin]  LOG_LEVEL [info]  ADMIN_TOKEN [lab default]
+#   BIN_DIR [build/release/bin]  GUARD_CFLAGS [-O2 -g]
+#   LOG_LEVEL [info]  ADMIN_TOKEN [lab default]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -34,6 +37,8 @@ RABBITMQ_DIST_PORT=${RABBITMQ_DIST_PORT:-25672}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 INVENTORY_PORT=${INVENTORY_PORT:-8002}
 USER_PORT=${USER_PORT:-8004}
+GATEWAY_MAX_CONNECTIONS=${GATEWAY_MAX_CONNECTIONS:-4096}
+GATEWAY_MAX_BODY_BYTES=${GATEWAY_MAX_BODY_BYTES:-8388608}
 WITH_RABBITMQ=${WITH_RABBITMQ:-1}
 WITH_SERVICES=${WITH_SERVICES:-1}
 WITH_GATEWAY=${WITH_GATEWAY:-1}
@@ -84,6 +89,18 @@ wait_port() { # port seconds what
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Waits for the process in a pid file to open its port; fails at once if it
+# exits instead (a port another program holds must not pass for it).
+wait_started() { # pidfile port seconds what log
+  local deadline=$((SECONDS + $3))
+  until port_open "$2"; do
+    pid_alive "$1" || die "$4 exited during start-up: see $5"
+    [ $SECONDS -lt $deadline ] || die "$4 did not open port $2 within $3 s: see $5"
+    sleep 0.1
+  done
+  pid_alive "$1" || die "$4 exited during start-up: see $5"
+}
 
 prepare_dirs() {
   mkdir -p "$STACK_DIR" "$LOG_DIR" "$PID_DIR"
@@ -251,20 +268,68 @@ stop_pidfile() { # pidfile name
   rm -f "$1"
 }
 
+# --- gateway (framing guard + h2o; infrastructure/h2o/h2o.conf.tmpl) --------------
+
+# h2o listens on a Unix socket only the guard uses. A socket path must fit
+# in 107 bytes; a deep checkout falls back to /tmp.
+GATEWAY_SOCKET=$STACK_DIR/gateway.sock
+[ ${#GATEWAY_SOCKET} -lt 100 ] || GATEWAY_SOCKET=/tmp/oms-$STACK_ID-gateway.sock
+GUARD_BIN=$BIN_DIR/framing-guard
+
+# Raises this shell's open-files limit for the gateway: two descriptors per
+# client in the guard (client + h2o), about as many in h2o (client +
+# upstream), plus logs and listeners. As root the hard limit can rise too;
+# otherwise the soft limit goes as high as the hard one allows.
+raise_open_files() {
+  local want=$((2 * GATEWAY_MAX_CONNECTIONS + 256)) hard
+  hard=$(ulimit -Hn)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
+    ulimit -Hn "$want" 2>/dev/null || want=$hard
+  fi
+  ulimit -Sn "$want" 2>/dev/null || true
+  [ "$want" -ge $((2 * GATEWAY_MAX_CONNECTIONS + 256)) ] \
+    || log "warning: open-files limit $want is below what GATEWAY_MAX_CONNECTIONS=$GATEWAY_MAX_CONNECTIONS needs ($((2 * GATEWAY_MAX_CONNECTIONS + 256)))"
+}
+
 start_gateway() {
   prepare_dirs
+  make -s -C infrastructure/h2o OUT="$GUARD_BIN" CFLAGS="${GUARD_CFLAGS:--O2 -g}" \
+    || die "could not build $GUARD_BIN (make deps installs gcc and libh2o-evloop-dev)"
   if pid_alive "$PID_DIR/gateway.pid"; then
+    log "h2o (gateway) already running"
+  else
+    local user_line=""
+    [ "$(id -u)" -eq 0 ] && user_line="user: root"
+    sed -e "s|@USER_LINE@|$user_line|" -e "s|@H2O_SOCKET@|$GATEWAY_SOCKET|" -e "s|@LOG_DIR@|$LOG_DIR|" \
+        -e "s|@MAX_CONNECTIONS@|$((GATEWAY_MAX_CONNECTIONS + 64))|" \
+        -e "s|@H2O_MAX_BODY_BYTES@|$((2 * GATEWAY_MAX_BODY_BYTES))|" \
+        -e "s|@ERRORS_DIR@|$ROOT/infrastructure/h2o/errors|" \
+        -e "s|@INVENTORY_PORT@|$INVENTORY_PORT|" -e "s|@USER_PORT@|$USER_PORT|" \
+        infrastructure/h2o/h2o.conf.tmpl > "$STACK_DIR/h2o.conf"
+    (raise_open_files; exec nohup h2o -m worker -c "$STACK_DIR/h2o.conf" >>"$LOG_DIR/gateway.log" 2>&1) &
+    echo $! > "$PID_DIR/gateway.pid"
+    local deadline=$((SECONDS + 10))
+    until [ -S "$GATEWAY_SOCKET" ]; do
+      pid_alive "$PID_DIR/gateway.pid" || die "h2o (gateway) exited during start-up: see $LOG_DIR/gateway.log"
+      [ $SECONDS -lt $deadline ] || die "h2o (gateway) did not create $GATEWAY_SOCKET within 10 s: see $LOG_DIR/gateway.log"
+      sleep 0.1
+    done
+  fi
+  if pid_alive "$PID_DIR/gateway-guard.pid"; then
     log "gateway already running on $GATEWAY_PORT"
     return
   fi
-  local user_line=""
-  [ "$(id -u)" -eq 0 ] && user_line="user: root"
-  sed -e "s|@USER_LINE@|$user_line|" -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|" -e "s|@LOG_DIR@|$LOG_DIR|" \
-      -e "s|@INVENTORY_PORT@|$INVENTORY_PORT|" -e "s|@USER_PORT@|$USER_PORT|" infrastructure/h2o/h2o.conf.tmpl > "$STACK_DIR/h2o.conf"
-  nohup h2o -m worker -c "$STACK_DIR/h2o.conf" >>"$LOG_DIR/gateway.log" 2>&1 &
-  echo $! > "$PID_DIR/gateway.pid"
-  wait_port "$GATEWAY_PORT" 10 gateway
-  log "gateway started on 127.0.0.1:$GATEWAY_PORT"
+  (raise_open_files; exec nohup "$GUARD_BIN" --listen "127.0.0.1:$GATEWAY_PORT" --upstream "$GATEWAY_SOCKET" \
+    --max-connections "$GATEWAY_MAX_CONNECTIONS" --max-body-bytes "$GATEWAY_MAX_BODY_BYTES" >>"$LOG_DIR/gateway-guard.log" 2>&1) &
+  echo $! > "$PID_DIR/gateway-guard.pid"
+  wait_started "$PID_DIR/gateway-guard.pid" "$GATEWAY_PORT" 10 gateway "$LOG_DIR/gateway-guard.log"
+  log "gateway started on 127.0.0.1:$GATEWAY_PORT (up to $GATEWAY_MAX_CONNECTIONS connections; logs: $LOG_DIR/gateway-*.log)"
+}
+
+stop_gateway() {
+  stop_pidfile "$PID_DIR/gateway-guard.pid" "gateway (framing guard)"
+  stop_pidfile "$PID_DIR/gateway.pid" "gateway (h2o)"
+  rm -f "$GATEWAY_SOCKET"
 }
 
 SERVICES=(inventory user)
@@ -292,7 +357,7 @@ MSG
 }
 
 stop_all() {
-  stop_pidfile "$PID_DIR/gateway.pid" gateway
+  stop_gateway
   for s in "${SERVICES[@]}"; do stop_pidfile "$PID_DIR/$s.pid" "$s"; done
   stop_rabbitmq
   stop_redis
@@ -300,7 +365,7 @@ stop_all() {
 }
 
 status() {
-  for s in gateway "${SERVICES[@]}" redis; do
+  for s in gateway-guard gateway "${SERVICES[@]}" redis; do
     if pid_alive "$PID_DIR/$s.pid"; then echo "$s: running (pid $(cat "$PID_DIR/$s.pid"))"; else echo "$s: stopped"; fi
   done
   if [ -n "$PG_BIN" ] && [ -f "$PG_DATA/PG_VERSION" ] && as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
@@ -322,5 +387,7 @@ case ${1:-} in
   stop-rabbitmq) stop_rabbitmq ;;
   start-services) for s in "${SERVICES[@]}"; do start_service "$s"; done ;;
   stop-services) for s in "${SERVICES[@]}"; do stop_pidfile "$PID_DIR/$s.pid" "$s"; done ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  start-gateway) start_gateway ;;
+  stop-gateway) stop_gateway ;;
+  *) sed -n '2,23p' "$0"; exit 2 ;;
 esac
