@@ -183,7 +183,9 @@ rabbitmq_env() {
   export RABBITMQ_ENABLED_PLUGINS_FILE=$RABBITMQ_DIR/enabled_plugins
   export RABBITMQ_CONFIG_FILE=$RABBITMQ_DIR/rabbitmq
   export RABBITMQ_DIST_PORT
-  export RABBITMQ_PID_FILE=$PID_DIR/rabbitmq.pid
+  # In the broker's own folder: as root the broker runs as the rabbitmq
+  # user, who must be able to write it.
+  export RABBITMQ_PID_FILE=$RABBITMQ_DIR/rabbitmq.pid
 }
 
 start_rabbitmq() {
@@ -215,8 +217,12 @@ CONF
 
 stop_rabbitmq() {
   rabbitmq_env
-  if "$RABBITMQCTL" -q -n "$RABBITMQ_NODE" status >/dev/null 2>&1; then
-    "$RABBITMQCTL" -q -n "$RABBITMQ_NODE" stop >/dev/null 2>&1 || true
+  # Given the pid file, rabbitmqctl waits for the broker's process to exit
+  # (without it, it returns while the broker is still shutting down).
+  local pid_file=""
+  [ -f "$RABBITMQ_PID_FILE" ] && kill -0 "$(cat "$RABBITMQ_PID_FILE")" 2>/dev/null && pid_file=$RABBITMQ_PID_FILE
+  if [ -n "$pid_file" ] || { port_open "$AMQP_PORT" && "$RABBITMQCTL" -q -n "$RABBITMQ_NODE" status >/dev/null 2>&1; }; then
+    "$RABBITMQCTL" -q -n "$RABBITMQ_NODE" stop $pid_file >/dev/null 2>&1 || true
     log "rabbitmq stopped"
   fi
   if [ -f "$PID_DIR/epmd.ours" ]; then
