@@ -17,7 +17,7 @@
 #   GATEWAY_PORT [8080] INVENTORY_PORT [8002] USER_PORT [8004]
 #   GATEWAY_MAX_CONNECTIONS [4096] GATEWAY_MAX_BODY_BYTES [8388608]
 #   WITH_RABBITMQ [1] WITH_SERVICES [1] WITH_GATEWAY [1]
-#   BIN_DIR [build/release/bin]  GUARD_CFLAGS [-O2 -g]
+#   BIN_DIR [build/release/bin]  GUARD_CFLAGS [-O2 -g]  PG_STOP_TIMEOUT [30]
 #   LOG_LEVEL [info]  ADMIN_TOKEN [lab default]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +39,7 @@ INVENTORY_PORT=${INVENTORY_PORT:-8002}
 USER_PORT=${USER_PORT:-8004}
 GATEWAY_MAX_CONNECTIONS=${GATEWAY_MAX_CONNECTIONS:-4096}
 GATEWAY_MAX_BODY_BYTES=${GATEWAY_MAX_BODY_BYTES:-8388608}
+PG_STOP_TIMEOUT=${PG_STOP_TIMEOUT:-30}
 WITH_RABBITMQ=${WITH_RABBITMQ:-1}
 WITH_SERVICES=${WITH_SERVICES:-1}
 WITH_GATEWAY=${WITH_GATEWAY:-1}
@@ -109,6 +110,17 @@ prepare_dirs() {
 
 # --- PostgreSQL ---------------------------------------------------------------
 
+# What the server in $PG_DATA is doing, from the status line PostgreSQL keeps
+# in postmaster.pid: ready, starting, stopping (a shutdown is under way),
+# standby, or stopped (no live server).
+postgres_state() {
+  local pidfile=$PG_DATA/postmaster.pid pid
+  [ -f "$pidfile" ] && pid=$(head -n 1 "$pidfile" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
+    || { echo stopped; return; }
+  local state; state=$(sed -n 8p "$pidfile" 2>/dev/null | tr -d ' ')
+  echo "${state:-starting}"
+}
+
 start_postgres() {
   [ -n "$PG_BIN" ] || die "PostgreSQL is not installed (make deps)"
   prepare_dirs
@@ -123,24 +135,49 @@ start_postgres() {
       || { rm -f "$pwfile"; die "initdb failed: see $LOG_DIR/initdb.log"; }
     rm -f "$pwfile"
   fi
-  if as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
-    log "postgres already running on $PG_PORT"
-  else
-    # TCP on loopback only; no Unix socket (nothing in the folder needs one).
-    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 30 \
-      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200" \
-      start >/dev/null || die "postgres failed to start: see $PG_LOG"
-    ln -sfn "$PG_LOG" "$LOG_DIR/postgres.log" 2>/dev/null || true
-    log "postgres started on 127.0.0.1:$PG_PORT"
-  fi
+  case $(postgres_state) in
+    ready)
+      log "postgres already running on $PG_PORT"
+      return ;;
+    stopping)
+      # Someone asked it to stop (SIGTERM or pg_ctl's default is a "smart"
+      # shutdown): it refuses new connections but waits for every client to
+      # leave, and the services keep their pooled connections open, so it
+      # would wait forever. Finish the shutdown, then start it again.
+      log "postgres is stuck shutting down (a smart shutdown waits for the services' connections): finishing it with a fast shutdown and starting it again"
+      stop_postgres ;;
+    starting)
+      # Starting or recovering: wait for it rather than start a second one.
+      local deadline=$((SECONDS + 60))
+      while [ "$(postgres_state)" = starting ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+      if [ "$(postgres_state)" = ready ]; then log "postgres already running on $PG_PORT"; return; fi
+      [ "$(postgres_state)" = stopped ] || die "postgres did not finish starting within 60 s: see $PG_LOG (or run: scripts/stack.sh stop-postgres)" ;;
+  esac
+  # TCP on loopback only; no Unix socket (nothing in the folder needs one).
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 30 \
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200" \
+    start >/dev/null || die "postgres failed to start: see $PG_LOG"
+  ln -sfn "$PG_LOG" "$LOG_DIR/postgres.log" 2>/dev/null || true
+  log "postgres started on 127.0.0.1:$PG_PORT"
 }
 
+# A fast shutdown: clients are disconnected, open transactions roll back,
+# and the data is checkpointed (nothing committed is lost). Should that not
+# finish within PG_STOP_TIMEOUT seconds (a backend that does not react),
+# an immediate one: every process is stopped at once, and the next start
+# replays the write-ahead log (still nothing committed is lost).
 stop_postgres() {
   [ -f "$PG_DATA/PG_VERSION" ] || return 0
-  if as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
-    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
+  [ "$(postgres_state)" != stopped ] || return 0
+  if as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t "$PG_STOP_TIMEOUT" stop >/dev/null 2>&1 \
+     || [ "$(postgres_state)" = stopped ]; then
     log "postgres stopped"
+    return
   fi
+  log "postgres did not stop within $PG_STOP_TIMEOUT s: stopping it immediately (it recovers on the next start)"
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 30 stop >/dev/null 2>&1 \
+    || [ "$(postgres_state)" = stopped ] || die "postgres did not stop: see $PG_LOG"
+  log "postgres stopped"
 }
 
 migrate() {
@@ -374,8 +411,12 @@ status() {
   for s in gateway-guard gateway "${SERVICES[@]}" redis; do
     if pid_alive "$PID_DIR/$s.pid"; then echo "$s: running (pid $(cat "$PID_DIR/$s.pid"))"; else echo "$s: stopped"; fi
   done
-  if [ -n "$PG_BIN" ] && [ -f "$PG_DATA/PG_VERSION" ] && as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
-  then echo "postgres: running"; else echo "postgres: stopped"; fi
+  case $(postgres_state) in
+    ready) echo "postgres: running" ;;
+    stopping) echo "postgres: shutting down (scripts/stack.sh start finishes that and starts it again)" ;;
+    stopped) echo "postgres: stopped" ;;
+    *) echo "postgres: $(postgres_state)" ;;
+  esac
   if port_open "$AMQP_PORT"; then echo "rabbitmq: port $AMQP_PORT open"; else echo "rabbitmq: stopped"; fi
 }
 
