@@ -6,8 +6,16 @@ import time
 import pytest
 
 from oms_test import TEST_PASSWORD as PASSWORD, admin_headers, bearer, client_ip, make_token, query, token_claims, unique
+from oms_test import wait_until
 
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def next_second():
+    """Waits until the clock has moved into the next whole second: tokens
+    issued in the second of a role change are void (README)."""
+    now = int(time.time())
+    wait_until(lambda: int(time.time()) > now, 2, interval=0.01, what="the next second")
 
 
 def counts():
@@ -52,9 +60,10 @@ def test_concurrent_duplicate_registrations_create_one_account(user_service):
     email = f"{unique('race-')}@example.com"
     body = {"email": email, "password": PASSWORD, "name": "Racer"}
     with ThreadPoolExecutor(8) as pool:
-        statuses = sorted(r.status for r in pool.map(lambda _: user_service.post("/api/users/register", body),
-                                                     range(8)))
+        results = list(pool.map(lambda _: user_service.post("/api/users/register", body), range(8)))
+    statuses = sorted(r.status for r in results)
     assert statuses == [201] + [409] * 7
+    assert all(r.error_code() == "email_taken" for r in results if r.status == 409)
     assert query("SELECT count(*) FROM users.users WHERE lower(email) = lower(%s)", email)[0][0] == 1
     assert query("SELECT count(*) FROM users.outbox WHERE payload->'data'->>'email' = %s", email)[0][0] == 1
 
@@ -99,6 +108,7 @@ def test_bad_registrations_are_rejected_and_write_nothing(user_service, change, 
     before = counts()
     res = user_service.post("/api/users/register", body)
     assert res.status == 400, res
+    assert res.error_code() == "invalid_request"
     assert res.json["error"]["field"] == field
     assert counts() == before
 
@@ -116,7 +126,7 @@ def test_malformed_bodies_are_rejected(user_service, raw, content_type, status):
     for path in ("/api/users/register", "/api/users/login"):
         res = user_service.request("POST", path, raw=raw, headers={"Content-Type": content_type})
         assert res.status == status, (path, res)
-        res.error_code()
+        assert res.error_code() == ("unsupported_media_type" if status == 415 else "invalid_request"), (path, res)
     assert counts() == before
 
 
@@ -125,8 +135,12 @@ def test_multibyte_passwords_count_characters(user_service):
     res = user_service.post("/api/users/register", {"email": email, "password": "é" * 10, "name": "Zoë Ünïcode"})
     assert res.status == 201, res
     assert res.json["name"] == "Zoë Ünïcode"
+    assert query("SELECT name FROM users.users WHERE id = %s", res.json["id"])[0][0] == "Zoë Ünïcode"
     assert user_service.post("/api/users/login", {"email": email, "password": "é" * 10},
                              {"X-Forwarded-For": client_ip()}).status == 200
+    wrong = user_service.post("/api/users/login", {"email": email, "password": "e" * 10},
+                              {"X-Forwarded-For": client_ip()})
+    assert wrong.status == 401 and wrong.error_code() == "invalid_credentials"
 
 
 def test_register_login_me_logout_then_the_token_is_refused(user_service, account):
@@ -202,14 +216,17 @@ def test_bad_tokens_are_refused(user_service, account):
         assert res.error_code() == "invalid_token", name
         assert res.headers["www-authenticate"].startswith("Bearer")
     # the real token still works, and a correctly signed foreign token works too
-    assert user_service.get("/api/users/me", bearer(good)).status == 200
-    assert user_service.get("/api/users/me", bearer(make_token(user_id_claims(acct.user["id"])))).status == 200
+    me = user_service.get("/api/users/me", bearer(good))
+    assert me.status == 200 and me.json["id"] == acct.user["id"]
+    me = user_service.get("/api/users/me", bearer(make_token(user_id_claims(acct.user["id"]))))
+    assert me.status == 200 and me.json["id"] == acct.user["id"]
     # missing or non-bearer credentials
     for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer "}):
         res = user_service.get("/api/users/me", headers)
         assert res.status == 401 and res.error_code() == "unauthorized"
     # the static admin token is for admin endpoints, not an identity
-    assert user_service.get("/api/users/me", admin_headers()).status == 401
+    res = user_service.get("/api/users/me", admin_headers())
+    assert res.status == 401 and res.error_code() == "invalid_token", res
 
 
 def test_admin_list_pages_and_filters(user_service, account):
@@ -219,6 +236,7 @@ def test_admin_list_pages_and_filters(user_service, account):
     page = first.json
     assert page["limit"] == 5 and page["offset"] == 0 and len(page["items"]) == 5
     assert page["total"] >= 202  # 201 lab accounts + this test's
+    assert page["total"] == query("SELECT count(*) FROM users.users")[0][0]
     assert page["items"][0]["email"] == "admin@oms.example.com"  # sign-up order
     assert page["items"][1]["email"] == "customer001@oms.example.com"
     second = user_service.get("/api/users?limit=5&offset=5", admin_headers()).json
@@ -226,10 +244,14 @@ def test_admin_list_pages_and_filters(user_service, account):
     assert all("password" not in json.dumps(u) for u in page["items"])
     admins = user_service.get("/api/users?role=admin&limit=100", admin_headers()).json
     assert admins["items"] and all(u["role"] == "admin" for u in admins["items"])
+    assert admins["total"] == query("SELECT count(*) FROM users.users WHERE role = 'admin'")[0][0]
+    assert sorted(u["id"] for u in admins["items"]) == sorted(
+        r[0] for r in query("SELECT id::text FROM users.users WHERE role = 'admin'"))
     for query_string, field in [("limit=0", "limit"), ("limit=101", "limit"), ("offset=-1", "offset"),
                                 ("limit=ten", "limit"), ("role=root", "role")]:
         res = user_service.get(f"/api/users?{query_string}", admin_headers())
         assert res.status == 400 and res.json["error"]["field"] == field, res
+        assert res.error_code() == "invalid_request"
 
 
 def test_admin_endpoints_refuse_customers_and_strangers(user_service, account):
@@ -237,10 +259,14 @@ def test_admin_endpoints_refuse_customers_and_strangers(user_service, account):
     customer = acct.token()
     for method, path, body in [("GET", "/api/users", None),
                                ("PATCH", f"/api/users/{acct.user['id']}", {"role": "admin"})]:
-        assert user_service.request(method, path, body, bearer(customer)).status == 403
-        assert user_service.request(method, path, body).status == 401
-        assert user_service.request(method, path, body, bearer("wrong-token-wrong-token")).status == 401
+        for headers, status, code in [(bearer(customer), 403, "forbidden"), ({}, 401, "unauthorized"),
+                                      (bearer("wrong-token-wrong-token"), 401, "invalid_token")]:
+            res = user_service.request(method, path, body, headers)
+            assert res.status == status and res.error_code() == code, (method, res)
+            assert "items" not in res.body
     assert query("SELECT role FROM users.users WHERE id = %s", acct.user["id"])[0][0] == "customer"
+    # a refused role change revoked nothing
+    assert user_service.get("/api/users/me", bearer(customer)).status == 200
 
 
 def test_role_change_revokes_old_tokens_and_grants_admin(user_service, account):
@@ -251,12 +277,14 @@ def test_role_change_revokes_old_tokens_and_grants_admin(user_service, account):
     # the old token carries the old role: refused from now on
     res = user_service.get("/api/users/me", bearer(old_token))
     assert res.status == 401 and res.error_code() == "token_revoked"
+    assert query("SELECT role FROM users.users WHERE id = %s", acct.user["id"])[0][0] == "admin"
     # tokens issued in the same second as the change are void too; wait for the next one
-    time.sleep(1.05)
+    next_second()
     admin_token = acct.token()
     assert token_claims(admin_token)["role"] == "admin"
     assert user_service.get("/api/users/me", bearer(admin_token)).json["role"] == "admin"  # cache rewritten
-    assert user_service.get("/api/users?limit=1", bearer(admin_token)).status == 200
+    listed = user_service.get("/api/users?limit=1", bearer(admin_token))
+    assert listed.status == 200 and len(listed.json["items"]) == 1
     # an admin token may set roles; setting one always revokes that user's
     # tokens (a retried request must revoke as surely as the first), and
     # nobody else's
@@ -264,7 +292,9 @@ def test_role_change_revokes_old_tokens_and_grants_admin(user_service, account):
     res = user_service.request("PATCH", f"/api/users/{other.user['id']}", {"role": "customer"},
                                bearer(admin_token))
     assert res.status == 200 and res.json["role"] == "customer"
-    assert user_service.get("/api/users/me", bearer(other_token)).status == 401
+    res = user_service.get("/api/users/me", bearer(other_token))
+    assert res.status == 401 and res.error_code() == "token_revoked"
+    assert query("SELECT role FROM users.users WHERE id = %s", other.user["id"])[0][0] == "customer"
     assert user_service.get("/api/users/me", bearer(admin_token)).status == 200
 
 
@@ -274,8 +304,9 @@ def test_role_change_by_upper_case_id_still_revokes(user_service, account):
     res = user_service.request("PATCH", f"/api/users/{acct.user['id'].upper()}", {"role": "admin"},
                                admin_headers())
     assert res.status == 200 and res.json["id"] == acct.user["id"], res
-    assert user_service.get("/api/users/me", bearer(token)).status == 401
-    time.sleep(1.05)
+    res = user_service.get("/api/users/me", bearer(token))
+    assert res.status == 401 and res.error_code() == "token_revoked"
+    next_second()
     assert user_service.get("/api/users/me", bearer(acct.token())).json["role"] == "admin"
 
 
@@ -289,11 +320,14 @@ def test_role_change_by_upper_case_id_still_revokes(user_service, account):
 ])
 def test_bad_role_changes_are_rejected(user_service, account, path, body, status, field):
     acct = account()
+    token = acct.token()
     res = user_service.request("PATCH", path or f"/api/users/{acct.user['id']}", body, admin_headers())
     assert res.status == status, res
+    assert res.error_code() == ("not_found" if status == 404 else "invalid_request")
     if field:
         assert res.json["error"]["field"] == field
     assert query("SELECT role FROM users.users WHERE id = %s", acct.user["id"])[0][0] == "customer"
+    assert user_service.get("/api/users/me", bearer(token)).status == 200  # nothing revoked
 
 
 def test_the_last_admin_cannot_be_demoted(user_service, account):
@@ -328,6 +362,7 @@ def test_two_admins_demoting_each_other_leave_one_admin(user_service, account):
                 lambda acct: user_service.request("PATCH", f"/api/users/{acct.user['id']}", {"role": "customer"},
                                                   admin_headers()), (a, b)))
         assert sorted(r.status for r in results) == [200, 409], results
+        assert [r.error_code() for r in results if r.status == 409] == ["last_admin"]
         assert query("SELECT count(*) FROM users.users WHERE role = 'admin' AND id IN (%s, %s)",
                      a.user["id"], b.user["id"])[0][0] == 1
     finally:
@@ -342,4 +377,5 @@ def test_seeded_lab_accounts_can_log_in(user_service):
         res = user_service.post("/api/users/login", {"email": email, "password": password},
                                 {"X-Forwarded-For": client_ip()})
         assert res.status == 200, (email, res)
-        assert res.json["user"]["role"] == role
+        assert res.json["user"]["role"] == role and res.json["user"]["email"] == email
+        assert token_claims(res.json["token"])["role"] == role
