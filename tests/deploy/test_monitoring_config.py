@@ -143,6 +143,14 @@ def test_native_prometheus_scrapes_the_running_services(tmp_path, native_service
         # a recording rule evaluates over the services' real metrics
         groups = {g["name"] for g in get_json(f"{api}/rules")["data"]["groups"]}
         assert {"oms-http", "oms-availability", "oms-security"} <= groups
+
+        def evaluated_rules():
+            rules = [r for g in get_json(f"{api}/rules")["data"]["groups"] for r in g["rules"]]
+            return rules if all(r["health"] != "unknown" for r in rules) else None
+
+        rules = wait_until(evaluated_rules, 60, interval=1, what="every rule evaluated once")
+        broken = [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
+        assert not broken, broken  # every rule's query runs against the real series
         samples = wait_until(lambda: get_json(f"{api}/query?query=up%7Bjob%3D%22user%22%7D")["data"]["result"],
                              10, what="user series")
         assert samples[0]["metric"]["vm"] == "webapp" and samples[0]["value"][1] == "1"
