@@ -298,6 +298,26 @@ def test_role_change_revokes_old_tokens_and_grants_admin(user_service, account):
     assert user_service.get("/api/users/me", bearer(admin_token)).status == 200
 
 
+def test_tokens_issued_in_the_second_of_a_role_change_are_void(user_service, account):
+    """Revocation is recorded in whole seconds: a token issued in the same
+    second as the change may carry the old role, so it is refused too; one
+    issued a second later is not."""
+    acct = account()
+    while True:  # the PATCH must fall within one second, to know which
+        before = int(time.time())
+        res = user_service.request("PATCH", f"/api/users/{acct.user['id']}", {"role": "admin"}, admin_headers())
+        assert res.status == 200, res
+        if int(time.time()) == before:
+            break
+    same_second = make_token(user_id_claims(acct.user["id"], role="customer", iat=before))
+    res = user_service.get("/api/users/me", bearer(same_second))
+    assert res.status == 401 and res.error_code() == "token_revoked", res
+    next_second()
+    later = make_token(user_id_claims(acct.user["id"], role="admin", iat=before + 1))
+    me = user_service.get("/api/users/me", bearer(later))
+    assert me.status == 200 and me.json["role"] == "admin", me
+
+
 def test_role_change_by_upper_case_id_still_revokes(user_service, account):
     acct = account()
     token = acct.token()

@@ -334,3 +334,21 @@ def test_without_redis_logins_and_tokens_fail_closed(user_service, account, redi
     user_service.wait_ready_everywhere()
     me = user_service.get("/api/users/me", bearer(token))
     assert me.status == 200 and me.json["email"] == acct_email
+
+
+def test_forwarded_for_from_an_untrusted_peer_does_not_choose_the_address():
+    """With loopback not a trusted proxy, a client cannot pick the address
+    that the per-address limit counts and login_attempts records."""
+    try:
+        with running("user", TRUSTED_PROXIES="192.0.2.1", LOGIN_MAX_FAILURES_PER_IP=3) as service:
+            for _ in range(3):
+                email = f"{unique('spoof-')}@example.com".lower()
+                res = login(service, email, "a wrong password", client_ip())  # a new claimed address each time
+                assert res.status == 401
+                assert query("SELECT host(client_ip) FROM users.login_attempts WHERE email = %s", email) == \
+                    [("127.0.0.1",)]
+            # the three failures all counted against the real peer: it is locked out now
+            res = login(service, "customer050@oms.example.com", "LabCustomer-050", client_ip())
+            assert res.status == 429 and res.error_code() == "too_many_attempts", res
+    finally:
+        redis_cli("DEL", "oms:login:failures:ip:127.0.0.1")  # the other tests' services trust loopback

@@ -180,3 +180,29 @@ def test_user_faults_error_rate_latency_and_slow_queries(user_service, account):
     assert user_service.get("/api/users?limit=1", admin_headers()).status == 200
     assert time.monotonic() - started < 1.0  # cleared: no 1.5 s sleep any more
     assert me().status == 200
+
+
+def thread_nice_values(pid):
+    """The nice value of every thread of a process (field 19 of its stat)."""
+    values = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/stat") as f:
+            stat = f.read()
+        values.append(int(stat[stat.rindex(")") + 2:].split()[16]))
+    return values
+
+
+def test_passwords_are_hashed_on_hash_threads_at_lower_priority():
+    """HASH_THREADS background threads, niced so that hashing yields the CPU
+    to the event loops; the loops themselves keep normal priority."""
+    with running("user", HASH_THREADS=3) as service:
+        wait_until(lambda: sorted(thread_nice_values(service.process.pid)).count(5) == 3, 10,
+                   what="three niced hashing threads")
+        values = thread_nice_values(service.process.pid)
+        assert sorted(set(values)) == [0, 5], values
+        assert values.count(5) == 3  # exactly the pool
+        jobs = service.metric("work_pool_jobs_total", outcome="done")
+        res = service.post("/api/users/login", {"email": "customer040@oms.example.com",
+                                                "password": "LabCustomer-040"}, {"X-Forwarded-For": client_ip()})
+        assert res.status == 200
+        assert service.metric("work_pool_jobs_total", outcome="done") == jobs + 1  # the check ran on the pool
