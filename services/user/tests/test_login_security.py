@@ -57,7 +57,9 @@ def test_failures_are_logged_counted_and_recorded(user_service, account):
     before = {o: user_service.metric("oms_logins_total", outcome=o)
               for o in ("success", "bad_credentials", "invalid")}
     assert login(user_service, acct.email, "wrong password!", ip).status == 401
-    assert user_service.post("/api/users/login", {"email": acct.email}).status == 400
+    invalid = user_service.post("/api/users/login", {"email": acct.email})
+    assert invalid.status == 400 and invalid.error_code() == "invalid_request", invalid
+    assert invalid.json["error"]["field"] == "password"
     assert login(user_service, acct.email, acct.password, ip).status == 200
     assert user_service.metric("oms_logins_total", outcome="bad_credentials") == before["bad_credentials"] + 1
     assert user_service.metric("oms_logins_total", outcome="invalid") == before["invalid"] + 1
@@ -98,10 +100,13 @@ def test_a_success_clears_the_account_failures(user_service, account):
     ip = client_ip()
     for _ in range(4):
         assert login(user_service, acct.email, "guess-guess-guess", ip).status == 401
+    assert failures_counted(acct.email) == 4
     assert acct.login(ip=ip).status == 200
+    assert failures_counted(acct.email) == 0
     for _ in range(4):
         assert login(user_service, acct.email, "guess-guess-guess", ip).status == 401
     assert acct.login(ip=ip).status == 200
+    assert outcomes_of(acct.email) == ["bad_credentials"] * 4 + ["success"] + ["bad_credentials"] * 4 + ["success"]
 
 
 def test_twenty_failures_lock_the_address(user_service, account):
