@@ -7,8 +7,6 @@ import hashlib
 import json
 import os
 import subprocess
-import tempfile
-import time
 import urllib.request
 
 import pytest

@@ -64,7 +64,8 @@ def test_bad_traceparent_starts_a_new_trace(inventory, bad):
     assert TRACEPARENT.match(out)
     assert out.split("-")[1] not in bad.lower()
     assert out.split("-")[1] != "0" * 32
-    access = [line for line in inventory.log_lines() if line["msg"] == "request" and line["span_id"] == out.split("-")[2]]
+    access = [line for line in inventory.log_lines()
+              if line["msg"] == "request" and line["span_id"] == out.split("-")[2]]
     assert [line["trace_id"] for line in access] == [out.split("-")[1]]  # the log line carries the new trace
 
 

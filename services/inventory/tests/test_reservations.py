@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from oms_test import Service, query, raw_request, redis_cli, running, unique, wait_until
+from oms_test import Service, query, raw_request, redis_cli, running, wait_until
 
 
 def order_id():
