@@ -217,6 +217,19 @@ static size_t reservation_skus(const char *body, size_t len, char skus[MAX_ITEMS
     return count;
 }
 
+/* Invalidates the cached documents of the reservation's products, then
+ * answers `status` with `response`. */
+static void invalidate_and_respond(http_request_t *r, const char *reservation, size_t reservation_len, int status,
+                                   const char *response, size_t response_len)
+{
+    char skus[MAX_ITEMS][33];
+    const char *list[MAX_ITEMS];
+    size_t count = reservation_skus(reservation, reservation_len, skus);
+    for (size_t i = 0; i < count; i++)
+        list[i] = skus[i];
+    product_cache_invalidate_and_respond(r, list, count, status, response, response_len);
+}
+
 static void on_transition(void *data, const pg_reply_t *reply)
 {
     http_request_t *r = data;
@@ -238,12 +251,7 @@ static void on_transition(void *data, const pg_reply_t *reply)
             inventory_count_reservation(outcome, 1);
             log_info(&r->trace, committing ? "reservation committed" : "reservation released",
                      LOG_STRING("reservation_id", id));
-            char skus[MAX_ITEMS][33];
-            const char *list[MAX_ITEMS];
-            size_t count = reservation_skus(body, len, skus);
-            for (size_t i = 0; i < count; i++)
-                list[i] = skus[i];
-            product_cache_invalidate_and_respond(r, list, count, 200, body, len);
+            invalidate_and_respond(r, body, len, 200, body, len);
         } else {
             /* commit of a released one, or release of a committed one */
             inventory_count_reservation("conflict", 1);
@@ -254,10 +262,17 @@ static void on_transition(void *data, const pg_reply_t *reply)
                                        json_pack("{s:o}", "reservation", doc != NULL ? doc : json_null()));
         }
     } else if (strcmp(outcome, "expired") == 0) {
+        /* the commit found the hold past its time and returned the stock:
+         * the cached documents still show it held */
         inventory_count_reservation("conflict", 1);
         json_t *doc = json_loadb(body, len, 0, NULL);
-        http_respond_error_details(r, 409, "reservation_expired", "the reservation expired and cannot be committed",
-                                   json_pack("{s:o}", "reservation", doc != NULL ? doc : json_null()));
+        json_t *error = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "reservation_expired", "message",
+                                  "the reservation expired and cannot be committed", "reservation",
+                                  doc != NULL ? doc : json_null());
+        char *text = json_dumps(error, JSON_COMPACT);
+        json_decref(error);
+        invalidate_and_respond(r, body, len, 409, text, strlen(text));
+        free(text);
     } else { /* already_committed, already_released: the same answer again */
         http_respond_json_text(r, 200, body, len);
     }

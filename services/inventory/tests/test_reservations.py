@@ -422,8 +422,6 @@ def test_the_expiry_sweep_invalidates_cached_products_and_list_pages(inventory, 
     assert served(inventory, sku, category) == ((10, 0), [(10, 0)])
 
 
-@pytest.mark.xfail(strict=True, reason="a commit that finds its hold expired returns the stock (inventory."
-                   "commit_reservation) but on_transition answers 'expired' without invalidating the cache")
 def test_a_commit_that_expires_a_hold_invalidates_the_cache(product):
     with running("inventory", RESERVATION_SWEEP_INTERVAL_MS=600000) as service:
         category = unique_category()
