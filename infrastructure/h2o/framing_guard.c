@@ -63,24 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* picohttpparser as built into libh2o-evloop 2.2.5 (Debian ships the
- * library but not this header; these are its declarations). */
-struct phr_header {
-    const char *name; /* NULL for a folded continuation line */
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
-int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path,
-                      size_t *path_len, int *minor_version, struct phr_header *headers, size_t *num_headers,
-                      size_t last_len);
-struct phr_chunked_decoder {
-    size_t bytes_left_in_chunk;
-    char consume_trailer;
-    char _hex_count;
-    char _state;
-};
-ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_t *bufsz);
+#include "picohttpparser.h" /* services/common: h2o's own parser */
 
 #define HEAD_MAX        (16 * 1024) /* request line + headers; h2o allows more, so nothing h2o refuses gets through */
 #define BUFFER_SIZE     (32 * 1024) /* per direction, allocated only while bytes wait in it */

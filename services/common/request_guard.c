@@ -5,17 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* h2o's HTTP/1 parser, exported by libh2o-evloop but not among its
- * installed headers; this is picohttpparser's stable API. */
-struct phr_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
-int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path,
-                      size_t *path_len, int *minor_version, struct phr_header *headers, size_t *num_headers,
-                      size_t last_len);
+#include "picohttpparser.h"
 
 static const char http2_preface[] = "PRI * HTTP/2";
 
