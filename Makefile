@@ -6,6 +6,7 @@
 #   make test    unit tests under ASan/UBSan, then integration tests against
 #                real servers started on their own ports (data in .test-run/)
 #   make bench   wrk benchmarks against the running system (make run first)
+#   make fuzz    libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
 
 SHELL := /bin/bash
 CC ?= gcc
@@ -108,3 +109,71 @@ lint:
 
 clean:
 	rm -rf build
+
+# --- fuzzing: libFuzzer targets built with clang ----------------------------
+#
+#   make fuzz           build every target, then fuzz each for FUZZ_SECONDS
+#                       (default 60) from its seed corpus and regressions
+#   make fuzz-build     only build them (into build/fuzz/bin)
+#
+# Targets are services/common/fuzz/fuzz_*.c and services/<service>/fuzz/fuzz_*.c.
+# The code under test is compiled with coverage hooks (fuzzer-no-link) and
+# the sanitizers; only the target links libFuzzer's main. A service target
+# #includes its service's main.c (for the route table) and links the
+# service's other objects. Targets that dispatch whole requests link
+# services/common/fuzz/exchange.c and replace the backends at link time.
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_SANITIZE := -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_COMMON_TARGETS := $(patsubst services/common/fuzz/%.c,%,$(wildcard services/common/fuzz/fuzz_*.c))
+FUZZ_SERVICE_TARGETS := $(foreach s,$(SERVICES),$(patsubst services/$(s)/fuzz/%.c,%,$(wildcard services/$(s)/fuzz/fuzz_*.c)))
+# Targets that run requests through services/common/fuzz/exchange.c.
+FUZZ_EXCHANGE_TARGETS := fuzz_router $(FUZZ_SERVICE_TARGETS)
+FUZZ_WRAPS := -Wl,--wrap=server_config,--wrap=pg_query,--wrap=redis_command_argv,--wrap=redis_client_is_up
+
+.PHONY: fuzz fuzz-build
+
+fuzz:
+	@scripts/install-deps.sh build test
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-tests.sh fuzz
+
+fuzz-build: $(foreach t,$(FUZZ_COMMON_TARGETS) $(FUZZ_SERVICE_TARGETS),$(FUZZ_DIR)/bin/$(t))
+
+$(FUZZ_DIR)/common $(FUZZ_DIR)/bin $(foreach s,$(SERVICES),$(FUZZ_DIR)/$(s)):
+	@mkdir -p $@
+
+$(FUZZ_DIR)/common/%.o: services/common/%.c $(wildcard services/common/*.h) | $(FUZZ_DIR)/common
+	@echo "  CC      $@"
+	@$(FUZZ_CC) $(CFLAGS_BASE) $(FUZZ_FLAGS) $(FUZZ_SANITIZE) -c $< -o $@
+
+$(FUZZ_DIR)/common/libomscommon.a: $(patsubst services/common/%.c,$(FUZZ_DIR)/common/%.o,$(COMMON_SRC))
+	@echo "  AR      $@"
+	@ar rcs $@ $^
+
+$(FUZZ_DIR)/exchange.o: services/common/fuzz/exchange.c $(wildcard services/common/fuzz/*.h services/common/*.h) | $(FUZZ_DIR)/common
+	@echo "  CC      $@"
+	@$(FUZZ_CC) $(CFLAGS_BASE) $(FUZZ_FLAGS) $(FUZZ_SANITIZE) -c $< -o $@
+
+# $(1): target name, $(2): its source, $(3): extra objects, $(4): extra flags and libraries
+define fuzz_target
+$(FUZZ_DIR)/bin/$(1): $(2) $(3) $(if $(filter $(1),$(FUZZ_EXCHANGE_TARGETS)),$(FUZZ_DIR)/exchange.o) \
+		$(FUZZ_DIR)/common/libomscommon.a $(wildcard services/common/fuzz/*.h) | $(FUZZ_DIR)/bin
+	@echo "  LD      $$@"
+	@$$(FUZZ_CC) $$(CFLAGS_BASE) -Iservices/common/fuzz $$(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined $(2) -o $$@ \
+		$(3) $(if $(filter $(1),$(FUZZ_EXCHANGE_TARGETS)),$(FUZZ_DIR)/exchange.o $(FUZZ_WRAPS)) \
+		$(FUZZ_DIR)/common/libomscommon.a $(4) $$(LIBS)
+endef
+
+# $(1): service
+define fuzz_service_objects
+$(FUZZ_DIR)/$(1)/%.o: services/$(1)/%.c $$(wildcard services/$(1)/*.h services/common/*.h) | $(FUZZ_DIR)/$(1)
+	@echo "  CC      $$@"
+	@$$(FUZZ_CC) $$(CFLAGS_BASE) -Iservices/$(1) $$(FUZZ_FLAGS) $$(FUZZ_SANITIZE) -c $$< -o $$@
+endef
+
+$(foreach t,$(FUZZ_COMMON_TARGETS),$(eval $(call fuzz_target,$(t),services/common/fuzz/$(t).c,,)))
+$(foreach s,$(SERVICES),$(eval $(call fuzz_service_objects,$(s))))
+$(foreach s,$(SERVICES),$(foreach t,$(patsubst services/$(s)/fuzz/%.c,%,$(wildcard services/$(s)/fuzz/fuzz_*.c)),\
+	$(eval $(call fuzz_target,$(t),services/$(s)/fuzz/$(t).c,$(patsubst services/$(s)/%.c,$(FUZZ_DIR)/$(s)/%.o,$(filter-out services/$(s)/main.c,$(wildcard services/$(s)/*.c))),-Iservices/$(s) $(LIBS_$(s))))))
