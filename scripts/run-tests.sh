@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The test command behind `make test`:
 #   1. unit tests (cmocka), built with AddressSanitizer and UBSan;
-#   2. integration tests (pytest) against the sanitizer build of each service,
+#   2. fuzz targets (libFuzzer, clang): each runs its regression inputs, then
+#      fuzzes for FUZZ_SECONDS (default 16) from its seed corpus;
+#   3. integration tests (pytest) against the sanitizer build of each service,
 #      with PostgreSQL and Redis started by scripts/stack.sh on their own
 #      ports and in their own folder (.test-run/), wiped before each run.
 #
-#   scripts/run-tests.sh [unit|integration|all] [pytest args...]
+#   scripts/run-tests.sh [unit|fuzz|integration|all] [pytest args...]
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -29,6 +31,76 @@ run_unit() {
     fi
   done
   echo "unit: $unit_passed passed, $unit_failed failed (test programs)"
+}
+
+# Fuzzing: targets live in services/*/fuzz/fuzz_<name>.c with, beside them,
+# corpus/<name>/ (seeds, committed), regressions/<name>/ (every input that
+# once failed; run as plain inputs) and an optional <name>.dict. New corpus
+# entries go to build/fuzz/work/<name>/corpus, never into the committed seeds;
+# the libFuzzer log and any reproducer are in build/fuzz/work/<name>/.
+fuzz_passed=0
+fuzz_failed=0
+fuzz_fail() { # $1: target, $2: what failed, $3: log
+  fuzz_failed=$((fuzz_failed + 1))
+  echo "FAILED: $1: $2"
+  echo "  --- from $3 (stack frames left out)"
+  grep -v -e '^#[0-9]' -e '^ *#[0-9][0-9]* 0x' -e '^INFO:' -e '^NOTE:' -e 'Combine libFuzzer' -e '^ *$' \
+    -e '^Running: ' -e '^Executed ' -e 'Running [0-9]* inputs' -e '^MS: ' -e '^base unit' -e '^0x' "$3" |
+    tail -n 12 | sed 's/^/  /'
+}
+run_fuzz_target() { # $1: the target's binary
+  local bin=$1 name src dir work seeds regressions dict execs artifact
+  name=$(basename "$bin")
+  src=$(ls services/*/fuzz/"$name".c 2>/dev/null | head -n 1)
+  [ -n "$src" ] || { echo "FAILED: $name: no services/*/fuzz/$name.c"; fuzz_failed=$((fuzz_failed + 1)); return; }
+  dir=$(dirname "$src")
+  work=build/fuzz/work/$name
+  seeds=$dir/corpus/$name
+  regressions=$dir/regressions/$name
+  dict=$dir/$name.dict
+  mkdir -p "$work/corpus"
+  rm -f "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* "$work"/slow-unit-*
+
+  local inputs=()
+  if [ -d "$regressions" ]; then
+    while IFS= read -r -d '' f; do inputs+=("$f"); done < <(find "$regressions" -type f ! -name '.*' -print0 | sort -z)
+  fi
+  if [ ${#inputs[@]} -gt 0 ] && ! "$bin" "${inputs[@]}" >"$work/regressions.log" 2>&1; then
+    local failing
+    failing=$(grep '^Running: ' "$work/regressions.log" | tail -n 1 | sed 's/^Running: //')
+    fuzz_fail "$name" "regression input $failing fails (re-run: $bin $failing)" "$work/regressions.log"
+    return
+  fi
+
+  local args=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+    -artifact_prefix="$work/")
+  [ -f "$dict" ] && args+=(-dict="$dict")
+  local corpora=("$work/corpus") # new inputs go to the first
+  [ -d "$seeds" ] && corpora+=("$seeds")
+  if ! "$bin" "${args[@]}" "${corpora[@]}" >"$work/fuzz.log" 2>&1; then
+    artifact=$(ls -t "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* 2>/dev/null | head -n 1)
+    fuzz_fail "$name" "found a fault; reproducer: ${artifact:-none written} (re-run: $bin $artifact; keep it: copy it into $regressions/)" "$work/fuzz.log"
+    return
+  fi
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz.log" | tail -n 1)
+  printf '  %-22s %10s executions in %ss, %s regression inputs, corpus %s\n' "$name" "${execs:-?}" \
+    "$FUZZ_SECONDS" "${#inputs[@]}" "$(find "$work/corpus" -type f | wc -l)"
+  fuzz_passed=$((fuzz_passed + 1))
+}
+run_fuzz() {
+  FUZZ_SECONDS=${FUZZ_SECONDS:-16}
+  echo "== fuzz targets (libFuzzer + ASan + UBSan, ${FUZZ_SECONDS}s each)"
+  mkdir -p build/fuzz
+  if ! make --no-print-directory fuzz-build >build/fuzz/build.log 2>&1; then
+    echo "FAILED: building the fuzz targets (needs clang and libclang-rt-14-dev); build/fuzz/build.log:"
+    tail -n 30 build/fuzz/build.log
+    fuzz_failed=$((fuzz_failed + 1))
+    return
+  fi
+  for bin in build/fuzz/bin/fuzz_*; do
+    [ -x "$bin" ] && run_fuzz_target "$bin"
+  done
+  echo "fuzz: $fuzz_passed passed, $fuzz_failed failed (targets)"
 }
 
 export OMS_TEST_ROOT=$ROOT
@@ -62,9 +134,16 @@ run_integration() {
 
 case $what in
   unit) run_unit ;;
+  fuzz) run_fuzz ;;
   integration) run_integration "$@" ;;
-  all) run_unit; run_integration "$@" ;;
-  *) echo "usage: $0 [unit|integration|all] [pytest args]" >&2; exit 2 ;;
+  all)
+    run_unit
+    run_fuzz
+    run_integration "$@"
+    echo "== summary: unit $unit_passed passed, $unit_failed failed; fuzz $fuzz_passed passed, $fuzz_failed failed;" \
+      "integration $([ "$integration_status" -eq 0 ] && echo passed || echo failed)"
+    ;;
+  *) echo "usage: $0 [unit|fuzz|integration|all] [pytest args]" >&2; exit 2 ;;
 esac
 
-[ "$unit_failed" -eq 0 ] && [ "$integration_status" -eq 0 ]
+[ "$unit_failed" -eq 0 ] && [ "$fuzz_failed" -eq 0 ] && [ "$integration_status" -eq 0 ]
