@@ -3,7 +3,7 @@
 #   make run     build, start PostgreSQL/Redis/RabbitMQ, the services and the
 #                h2o gateway on 127.0.0.1 (data in .run/), print the URLs
 #   make stop    stop exactly what `make run` started
-#   make test    unit tests under ASan/UBSan, then integration tests against
+#   make test    unit tests and a short fuzz run under ASan/UBSan, then integration tests against
 #                real servers started on their own ports (data in .test-run/)
 #   make bench   wrk benchmarks against the running system (make run first)
 #   make fuzz    libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
