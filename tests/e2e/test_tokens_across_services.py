@@ -43,6 +43,11 @@ def test_customer_token_is_forbidden_at_inventory_admin(services):
     assert res.status == 403 and res.error_code() == "forbidden", res
     assert redis_cli("EXISTS", "oms:faults") == "0"  # nothing was set
     assert query("SELECT count(*) FROM inventory.products WHERE sku = %s", sku)[0][0] == 0
+    before = query("SELECT name, price_cents, stock FROM inventory.products WHERE sku = 'ELEC-HDPH-001'")
+    res = inventory.request("PATCH", "/api/inventory/products/ELEC-HDPH-001",
+                            {"name": "Renamed by a customer", "price_cents": 1, "stock_adjustment": 5}, bearer(token))
+    assert res.status == 403 and res.error_code() == "forbidden", res
+    assert query("SELECT name, price_cents, stock FROM inventory.products WHERE sku = 'ELEC-HDPH-001'") == before
     # public reads need no token at all
     page = inventory.get("/api/inventory/products?limit=1")
     assert page.status == 200 and len(page.json["items"]) == 1
