@@ -99,13 +99,13 @@ bool client_networks_contain(const client_networks_t *networks, const char *addr
 static const char *previous_entry(const char *start, const char *end, char out[CLIENT_ADDRESS_TEXT_MAX])
 {
     const char *entry_end = end;
-    while (entry_end > start && entry_end[-1] == ' ')
+    while (entry_end > start && (entry_end[-1] == ' ' || entry_end[-1] == '\t')) /* OWS: SP and HTAB */
         entry_end--;
     const char *entry_start = entry_end;
     while (entry_start > start && entry_start[-1] != ',')
         entry_start--;
     const char *trimmed = entry_start;
-    while (trimmed < entry_end && *trimmed == ' ')
+    while (trimmed < entry_end && (*trimmed == ' ' || *trimmed == '\t'))
         trimmed++;
     size_t len = (size_t)(entry_end - trimmed);
     unsigned char bytes[16];

@@ -26,6 +26,10 @@ void config_error(config_errors_t *errors, const char *name, const char *fmt, ..
     va_start(args, fmt);
     vsnprintf(errors->first + used, sizeof(errors->first) - (size_t)used, fmt, args);
     va_end(args);
+    /* the value quoted may hold anything: the error stays one line */
+    for (char *p = errors->first; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 }
 
 int config_parse_long(const char *text, long *out)

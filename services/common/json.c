@@ -36,6 +36,9 @@ json_t *json_parse_object(const char *text, size_t len, json_field_error_t *erro
     json_error_t parse_error;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &parse_error);
     if (root == NULL) {
+        /* jansson quotes the text near the error and may cut it inside a
+         * character: keep only its whole characters */
+        parse_error.text[utf8_valid_prefix(parse_error.text, strlen(parse_error.text))] = '\0';
         json_fail(error, "", "malformed JSON at line %d, column %d: %s", parse_error.line, parse_error.column,
                   parse_error.text);
         return NULL;

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -12,31 +13,14 @@
 #include "utf8.h"
 
 #define LOG_LINE_MAX 8192
+/* What a truncated line holds after its message: the ids, the truncated
+ * flag and the closing brace. */
+#define TRUNCATED_ENVELOPE 96
 
-static const char *service_name = "unknown";
+static char service_json[6 * LOG_SERVICE_MAX + 3] = "\"unknown\""; /* escaped once, at log_init */
+static size_t service_json_len = 9;
 static log_level_t level_floor = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
-
-void log_init(const char *service, log_level_t floor)
-{
-    service_name = service;
-    level_floor = floor;
-}
-
-int log_level_parse(const char *name)
-{
-    for (int i = 0; i < 4; i++)
-        if (strcasecmp(name, level_names[i]) == 0)
-            return i;
-    if (strcasecmp(name, "warning") == 0)
-        return LOG_WARN;
-    return -1;
-}
-
-int log_enabled(log_level_t level)
-{
-    return level >= level_floor;
-}
 
 /* A bounded writer: output past the end is dropped, never overflowed. */
 typedef struct line {
@@ -57,48 +41,99 @@ static void put_str(line_t *line, const char *s)
     put(line, s, strlen(s));
 }
 
-/* Writes s as a JSON string: escapes what JSON requires and every control
- * character (utf8_is_control), and replaces bytes that are not valid UTF-8
- * (a raw path, a header) with U+FFFD. */
-static void put_escaped(line_t *line, const char *s, size_t n)
+static void put_escaped(line_t *line, const char *s, size_t n);
+
+void log_init(const char *service, log_level_t floor)
+{
+    line_t line = {service_json, sizeof(service_json), 0};
+    put_escaped(&line, service, utf8_prefix(service, strlen(service), LOG_SERVICE_MAX));
+    service_json_len = line.len;
+    level_floor = floor;
+}
+
+int log_level_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(name, level_names[i]) == 0)
+            return i;
+    if (strcasecmp(name, "warning") == 0)
+        return LOG_WARN;
+    return -1;
+}
+
+int log_enabled(log_level_t level)
+{
+    return level >= level_floor;
+}
+
+/* Writes the JSON form of the character at s (n bytes available) into
+ * out (at least 6 bytes); returns how many input bytes it took. Escapes
+ * what JSON requires and every control character (utf8_is_control: C1
+ * controls and U+2028/U+2029 are line breaks to some readers, so escaped
+ * the line stays one line everywhere), and replaces a byte that is not
+ * valid UTF-8 (a raw path, a header) with U+FFFD. *out_len gets the length. */
+static size_t escape_character(const char *s, size_t n, char *out, size_t *out_len)
 {
     static const char hex[] = "0123456789abcdef";
+    unsigned char c = (unsigned char)s[0];
+    uint32_t code_point = c;
+    size_t len = c < 0x80 ? 1 : utf8_decode(s, n, &code_point);
+    if (len == 0) {
+        memcpy(out, "\\ufffd", 6);
+        *out_len = 6;
+        return 1;
+    }
+    const char *short_escape = c == '"'    ? "\\\""
+                               : c == '\\' ? "\\\\"
+                               : c == '\n' ? "\\n"
+                               : c == '\r' ? "\\r"
+                               : c == '\t' ? "\\t"
+                                           : NULL;
+    if (short_escape != NULL) {
+        memcpy(out, short_escape, 2);
+        *out_len = 2;
+    } else if (utf8_is_control(code_point)) {
+        char esc[6] = {'\\',
+                       'u',
+                       hex[code_point >> 12],
+                       hex[code_point >> 8 & 0xf],
+                       hex[code_point >> 4 & 0xf],
+                       hex[code_point & 0xf]};
+        memcpy(out, esc, 6);
+        *out_len = 6;
+    } else {
+        memcpy(out, s, len);
+        *out_len = len;
+    }
+    return len;
+}
+
+/* Writes s as a JSON string. With `end` below the line's size, stops before
+ * the first character that would not fit before `end` (the closing quote
+ * included), so a cut string is still whole characters; returns false when
+ * it had to. */
+static bool put_escaped_until(line_t *line, const char *s, size_t n, size_t end)
+{
     put(line, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80) {
-            uint32_t code_point;
-            size_t len = utf8_decode(s + i, n - i, &code_point);
-            if (len == 0) {
-                put(line, "\\ufffd", 6);
-            } else if (utf8_is_control(code_point)) {
-                /* C1 controls and U+2028/U+2029 are line breaks to some
-                 * readers: escaped, the line stays one line everywhere */
-                char esc[6] = {'\\', 'u', hex[code_point >> 12], hex[code_point >> 8 & 0xf], hex[code_point >> 4 & 0xf],
-                               hex[code_point & 0xf]};
-                put(line, esc, 6);
-                i += len - 1;
-            } else {
-                put(line, s + i, len);
-                i += len - 1;
-            }
-        } else if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            put(line, esc, 2);
-        } else if (c == '\n') {
-            put(line, "\\n", 2);
-        } else if (c == '\r') {
-            put(line, "\\r", 2);
-        } else if (c == '\t') {
-            put(line, "\\t", 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-            put(line, esc, 6);
-        } else {
-            put(line, (const char *)&c, 1);
+    bool whole = true;
+    for (size_t i = 0; i < n;) {
+        char piece[6];
+        size_t piece_len;
+        size_t used = escape_character(s + i, n - i, piece, &piece_len);
+        if (line->len + piece_len + 1 > end) {
+            whole = false;
+            break;
         }
+        put(line, piece, piece_len);
+        i += used;
     }
     put(line, "\"", 1);
+    return whole;
+}
+
+static void put_escaped(line_t *line, const char *s, size_t n)
+{
+    put_escaped_until(line, s, n, SIZE_MAX);
 }
 
 static size_t format_line(char *buf, size_t size, log_level_t level, const trace_context_t *trace, const char *msg,
@@ -138,9 +173,12 @@ static size_t format_line(char *buf, size_t size, log_level_t level, const trace
     put_str(&line, "\",\"level\":\"");
     put_str(&line, level_names[level]);
     put_str(&line, "\",\"service\":");
-    put_escaped(&line, service_name, strlen(service_name));
+    put(&line, service_json, service_json_len);
     put_str(&line, ",\"msg\":");
-    put_escaped(&line, msg, strlen(msg));
+    /* the fallback must fit whatever message the caller passed: as much of
+     * it as leaves room for the rest of the envelope */
+    put_escaped_until(&line, msg, strlen(msg),
+                      truncated && line.size > TRUNCATED_ENVELOPE ? line.size - TRUNCATED_ENVELOPE : SIZE_MAX);
     put_str(&line, ",\"trace_id\":\"");
     put_str(&line, trace != NULL ? trace->trace_id : "");
     put_str(&line, "\",\"span_id\":\"");

@@ -36,7 +36,12 @@ typedef struct log_field {
 #define LOG_INT(k, i)         ((log_field_t){.key = (k), .type = LOG_FIELD_INT, .value.integer = (int64_t)(i)})
 #define LOG_DOUBLE(k, d)      ((log_field_t){.key = (k), .type = LOG_FIELD_DOUBLE, .value.number = (double)(d)})
 
-/* Sets the service name written on every line and the level floor. */
+/* Service names are short identifiers (server.c checks OTEL_SERVICE_NAME):
+ * a longer one is cut, so that a line always has room for its message. */
+#define LOG_SERVICE_MAX 48
+
+/* Sets the service name written on every line (at most LOG_SERVICE_MAX
+ * bytes of it) and the level floor. */
 void log_init(const char *service, log_level_t floor);
 
 /* Parses "debug", "info", "warn" or "error"; returns -1 for anything else. */

@@ -55,6 +55,9 @@ void redis_metrics_register(void)
         metrics_counter("redis_client_errors_total", "Redis commands that did not complete, by reason.", error_labels);
 }
 
+/* What a host name (or IPv4 address) is made of; '_' for container names. */
+#define HOST_CHARACTERS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
+
 /* Percent-decodes `len` bytes of a URL component into `out` (`size` bytes
  * with the NUL). Returns 0, or -1 for a malformed escape, a decoded NUL or
  * a result that does not fit. */
@@ -103,9 +106,8 @@ int redis_parse_url(const char *url, redis_target_t *target, char *error, size_t
         const char *user_end = colon != NULL ? colon : userinfo_end;
         if (percent_decode(authority, (size_t)(user_end - authority), target->username, sizeof(target->username)) !=
                 0 ||
-            (colon != NULL &&
-             percent_decode(colon + 1, (size_t)(userinfo_end - colon - 1), target->password, sizeof(target->password)) !=
-                 0)) {
+            (colon != NULL && percent_decode(colon + 1, (size_t)(userinfo_end - colon - 1), target->password,
+                                             sizeof(target->password)) != 0)) {
             snprintf(error, error_size, "user name or password is malformed or too long");
             return -1;
         }
@@ -133,7 +135,7 @@ int redis_parse_url(const char *url, redis_target_t *target, char *error, size_t
         if (host_end == NULL)
             host_end = path;
         if (percent_decode(host, (size_t)(host_end - host), target->host, sizeof(target->host)) != 0 ||
-            target->host[0] == '\0' || strpbrk(target->host, "[]@:/ ") != NULL) {
+            target->host[0] == '\0' || strspn(target->host, HOST_CHARACTERS) != strlen(target->host)) {
             snprintf(error, error_size, "host is missing, malformed or too long");
             return -1;
         }

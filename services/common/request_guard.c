@@ -36,7 +36,8 @@ static void refuse(h2o_socket_t *sock, const char *reason)
     release(sock);
     h2o_socket_read_stop(sock);
     char body[256];
-    int body_len = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"invalid_request\",\"message\":\"%s\"}}", reason);
+    int body_len =
+        snprintf(body, sizeof(body), "{\"error\":{\"code\":\"invalid_request\",\"message\":\"%s\"}}", reason);
     char *response = malloc(512);
     if (response == NULL) {
         h2o_socket_close(sock);

@@ -125,11 +125,13 @@ router_result_t router_match(const router_t *router, const char *method, size_t 
                              size_t path_len, router_match_t *match, char *allow, size_t allow_size)
 {
     segment_t parts[ROUTER_MAX_SEGMENTS + 1];
+    if (allow_size > 0)
+        allow[0] = '\0';
+    if (path_len == 0 || path[0] != '/')
+        return ROUTER_NOT_FOUND; /* h2o always normalises to a leading '/' */
     size_t part_count = split_path(path, path_len, parts);
     bool is_head = method_is("HEAD", method, method_len);
     size_t allow_len = 0;
-    if (allow_size > 0)
-        allow[0] = '\0';
 
     for (size_t i = 0; i < router->count; i++) {
         const compiled_route_t *route = &router->routes[i];

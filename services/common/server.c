@@ -28,7 +28,8 @@
 #define OMS_REVISION "unknown"
 #endif
 
-#define DRAIN_CHECK_MS 25
+#define DRAIN_CHECK_MS          25
+#define SERVICE_NAME_CHARACTERS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
 /* Lab defaults, published in this file: fine on a lab machine, and said so
  * in the log when a service runs with them. */
@@ -117,11 +118,15 @@ void server_config_load(server_config_t *config, const char *service, int defaul
     size_t descriptors = descriptor_limit(), threads = (size_t)config->threads;
     size_t reserved = 64 + threads * (config->pg_pool_size + 16);
     size_t share = descriptors > reserved + threads * 16 ? (descriptors - reserved) / threads : 16;
-    config->max_connections = (size_t)config_long(errors, "MAX_CONNECTIONS", share < 100000 ? (long)share : 100000, 1,
-                                                  1000000);
+    config->max_connections =
+        (size_t)config_long(errors, "MAX_CONNECTIONS", share < 100000 ? (long)share : 100000, 1, 1000000);
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
     int level = config_choice(errors, "LOG_LEVEL", levels, LOG_INFO);
-    log_init(config_string("OTEL_SERVICE_NAME", service), (log_level_t)level);
+    const char *service_name = config_string("OTEL_SERVICE_NAME", service);
+    if (strlen(service_name) > LOG_SERVICE_MAX || strspn(service_name, SERVICE_NAME_CHARACTERS) != strlen(service_name))
+        config_error(errors, "OTEL_SERVICE_NAME", "must be 1 to %d characters of letters, digits, '.', '_' and '-'",
+                     LOG_SERVICE_MAX);
+    log_init(service_name, (log_level_t)level);
 }
 
 /* --- accepting connections ------------------------------------------------ */

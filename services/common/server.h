@@ -36,7 +36,7 @@ typedef struct server_config {
     uint64_t pg_query_timeout_ms;
     uint64_t redis_timeout_ms;
     uint64_t shutdown_timeout_ms;
-    size_t max_connections;            /* MAX_CONNECTIONS, per worker (default: what the fd limit allows) */
+    size_t max_connections; /* MAX_CONNECTIONS, per worker (default: what the fd limit allows) */
     const char *version;
 } server_config_t;
 
@@ -46,8 +46,8 @@ typedef struct server_worker {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
-    size_t connections;      /* open client connections */
-    bool accept_paused;      /* the listener is not read: at max_connections or out of descriptors */
+    size_t connections;        /* open client connections */
+    bool accept_paused;        /* the listener is not read: at max_connections or out of descriptors */
     loop_timer_t accept_retry; /* after EMFILE/ENFILE: when to try accepting again */
     uint64_t accept_backoff_ms;
     pg_pool_t *pg;

@@ -34,16 +34,18 @@ size_t utf8_decode(const char *s, size_t n, uint32_t *code_point)
     return len;
 }
 
-bool utf8_valid(const char *s, size_t n)
+size_t utf8_valid_prefix(const char *s, size_t n)
 {
     uint32_t cp;
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_decode(s + i, n - i, &cp);
-        if (len == 0)
-            return false;
+    size_t i = 0;
+    for (size_t len; i < n && (len = utf8_decode(s + i, n - i, &cp)) > 0;)
         i += len;
-    }
-    return true;
+    return i;
+}
+
+bool utf8_valid(const char *s, size_t n)
+{
+    return utf8_valid_prefix(s, n) == n;
 }
 
 size_t utf8_length(const char *s, size_t n)
@@ -68,13 +70,13 @@ size_t utf8_prefix(const char *s, size_t n, size_t max_bytes)
 
 bool utf8_is_control(uint32_t c)
 {
-    return c < 0x20 || (c >= 0x7f && c <= 0x9f) ||  /* C0, DEL, C1 */
-           c == 0x061c ||                           /* Arabic letter mark */
-           (c >= 0x200b && c <= 0x200f) ||          /* zero-width space/joiners, LRM, RLM */
-           (c >= 0x2028 && c <= 0x202e) ||          /* line/paragraph separators, bidi embeddings */
-           (c >= 0x2060 && c <= 0x206f) ||          /* word joiner, invisible operators, bidi isolates */
-           c == 0xfeff ||                           /* byte-order mark / zero-width no-break space */
-           (c >= 0xfff9 && c <= 0xfffb);            /* interlinear annotation */
+    return c < 0x20 || (c >= 0x7f && c <= 0x9f) || /* C0, DEL, C1 */
+           c == 0x061c ||                          /* Arabic letter mark */
+           (c >= 0x200b && c <= 0x200f) ||         /* zero-width space/joiners, LRM, RLM */
+           (c >= 0x2028 && c <= 0x202e) ||         /* line/paragraph separators, bidi embeddings */
+           (c >= 0x2060 && c <= 0x206f) ||         /* word joiner, invisible operators, bidi isolates */
+           c == 0xfeff ||                          /* byte-order mark / zero-width no-break space */
+           (c >= 0xfff9 && c <= 0xfffb);           /* interlinear annotation */
 }
 
 bool utf8_printable(const char *s, size_t n)

@@ -21,6 +21,10 @@ size_t utf8_decode(const char *s, size_t n, uint32_t *code_point);
 /* True when all `n` bytes are valid UTF-8. */
 bool utf8_valid(const char *s, size_t n);
 
+/* The length of the longest prefix of `s` (`n` bytes) that is valid
+ * UTF-8: where to cut text that someone else cut carelessly. */
+size_t utf8_valid_prefix(const char *s, size_t n);
+
 /* The number of characters (code points) of valid UTF-8 text. */
 size_t utf8_length(const char *s, size_t n);
 

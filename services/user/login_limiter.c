@@ -29,10 +29,10 @@
 #include "random.h"
 #include "user.h"
 
-#define EMAIL_KEY_PREFIX "oms:login:failures:email:"
-#define IP_KEY_PREFIX    "oms:login:failures:ip:"
+#define EMAIL_KEY_PREFIX    "oms:login:failures:email:"
+#define IP_KEY_PREFIX       "oms:login:failures:ip:"
 #define REFUNDED_KEY_PREFIX "oms:login:refunded:"
-#define KEY_MAX          (sizeof(EMAIL_KEY_PREFIX) + USER_EMAIL_MAX + 1)
+#define KEY_MAX             (sizeof(EMAIL_KEY_PREFIX) + USER_EMAIL_MAX + 1)
 
 /* KEYS: email set, ip set, refund marker. ARGV: window ms, email limit,
  * ip limit, attempt id. Returns 0 (counted, go on), -1 (this attempt was
@@ -139,7 +139,9 @@ static void on_refunded(void *data, const redisReply *reply, const char *error)
     if (loop_now_ms() >= refund->give_up_ms) {
         /* past the window the attempt no longer counts anyway */
         log_warn(NULL, "login attempt refund given up", LOG_STRING("attempt", refund->keys.attempt_id),
-                 LOG_STRING("reason", reply == NULL ? error : reply->type == REDIS_REPLY_ERROR ? reply->str : "reply"));
+                 LOG_STRING("reason", reply == NULL                      ? error
+                                      : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                                         : "reply"));
         refund_free(refund);
         return;
     }
@@ -150,14 +152,8 @@ static void refund_send(refund_t *refund)
 {
     char window[24];
     window_text(window);
-    const char *argv[] = {"EVAL",
-                          refund_script,
-                          "3",
-                          refund->keys.email,
-                          refund->keys.ip,
-                          refund->keys.refunded,
-                          window,
-                          refund->keys.attempt_id};
+    const char *argv[] = {"EVAL",          refund_script,         "3",    refund->keys.email,
+                          refund->keys.ip, refund->keys.refunded, window, refund->keys.attempt_id};
     refund->in_flight = true;
     redis_command_argv(refund->redis, on_refunded, refund, 8, argv, NULL);
 }
@@ -212,8 +208,8 @@ void login_limiter_check(http_request_t *r, const char *email, const char *clien
     window_text(window);
     snprintf(email_limit, sizeof(email_limit), "%d", user_config.max_failures_per_email);
     snprintf(ip_limit, sizeof(ip_limit), "%d", user_config.max_failures_per_ip);
-    const char *argv[] = {"EVAL",      check_script, "3",         check->keys.email, check->keys.ip, check->keys.refunded,
-                          window,      email_limit,  ip_limit,    attempt_id};
+    const char *argv[] = {"EVAL", check_script, "3",      check->keys.email, check->keys.ip, check->keys.refunded,
+                          window, email_limit,  ip_limit, attempt_id};
     http_request_hold(r);
     redis_command_argv(r->worker->redis, on_checked, check, 10, argv, NULL);
 }

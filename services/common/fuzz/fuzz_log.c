@@ -7,7 +7,8 @@
  * nan included) or '!' (a NULL string); a key starting with '*' repeats its
  * value 64 times and a service name starting with '*' repeats the message
  * 64 times, to reach the line limit. The separator byte also picks the level
- * and whether there is a trace context. Each input is written with
+ * and whether there is a trace context. The service name is cut to
+ * LOG_SERVICE_MAX bytes, as log_init does. Each input is written with
  * log_write() (stdout is a memory file here, read back) and formatted with
  * log_format() into 512- and 2048-byte buffers.
  *
@@ -19,6 +20,7 @@
  *     span_id are what was logged (text compared after decoding: invalid
  *     UTF-8 bytes become U+FFFD, nothing else changes), unless a field
  *     reuses that key;
+ *   - a line marked truncated keeps the message whenever it could fit;
  *   - unless it says "truncated": true, every field is there with its value
  *     (keys logged twice are skipped: a JSON object keeps one); it says
  *     truncated only when the fields could not have fitted.
@@ -33,6 +35,7 @@
 #include "fuzz_support.h"
 #include "log.h"
 #include "trace.h"
+#include "utf8.h"
 
 #define LINE_MAX_BYTES 8192 /* log.c's LOG_LINE_MAX */
 #define MAX_FIELDS     7
@@ -156,7 +159,10 @@ static void check_line(const logged_t *l, const char *line, size_t len, size_t s
                    "%s: span_id is not the trace's", how);
 
     bool truncated = json_is_true(json_object_get(doc, "truncated")); /* no field can be true */
-    if (!key_repeated(l, "msg") && (!truncated || l->msg_len < size / 8))
+    /* a truncated line keeps the message whenever it could fit, escaped
+     * six-fold at worst, beside the envelope (under 200 bytes) */
+    bool msg_fits = 200 + escaped_bound(strlen(l->service)) + escaped_bound(l->msg_len) <= size;
+    if (!key_repeated(l, "msg") && (!truncated || msg_fits))
         check_string(json_object_get(doc, "msg"), l->msg, l->msg_len, "msg");
     /* at most what the whole line needs: the envelope's fixed text and ids
      * (under 150 bytes), then each field's comma, key, colon and value */
@@ -213,6 +219,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t owned_count = 0;
     char *service = fuzz_cstring(parts.part[0], parts.len[0]);
     owned[owned_count++] = service;
+    service[utf8_prefix(service, strlen(service), LOG_SERVICE_MAX)] = '\0'; /* what log_init keeps */
     bool repeat_msg = service[0] == '*';
     l.service = service;
     char *msg_once = fuzz_cstring(parts.count > 1 ? parts.part[1] : "", parts.count > 1 ? parts.len[1] : 0);

@@ -43,9 +43,9 @@ static void test_networks_parse_and_match(void **state)
 static void test_bad_network_lists_are_rejected(void **state)
 {
     (void)state;
-    static const char *const lists[] = {"10.0.0.0/33", "10.0.0.0/",  "10.0.0/8",     "::1/129",   "localhost",
-                                        "1.2.3.4/x",   "10.0.0.0/-0", "10.0.0.0/+8", "10.0.0.0/\t8", "10.0.0.0/8x",
-                                        "10.0.0.0/-8", "::/-0"};
+    static const char *const lists[] = {"10.0.0.0/33",  "10.0.0.0/",   "10.0.0/8",    "::1/129",
+                                        "localhost",    "1.2.3.4/x",   "10.0.0.0/-0", "10.0.0.0/+8",
+                                        "10.0.0.0/\t8", "10.0.0.0/8x", "10.0.0.0/-8", "::/-0"};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         client_networks_t networks;
         char error[128] = "";
@@ -77,6 +77,9 @@ static void test_trusted_proxy_forwards_the_client(void **state)
     /* Only proxies: the leftmost is as far as we can see. */
     assert_string_equal(resolve("127.0.0.1", "172.18.0.5, 172.18.0.4"), "172.18.0.5");
     assert_string_equal(resolve("127.0.0.1", NULL), "127.0.0.1");
+    /* optional whitespace is spaces and tabs (a fuzzing find) */
+    assert_string_equal(resolve("127.0.0.1", "203.0.113.9,\t127.0.0.1"), "203.0.113.9");
+    assert_string_equal(resolve("127.0.0.1", "\t203.0.113.9\t"), "203.0.113.9");
 }
 
 static void test_garbage_in_the_header_stops_the_walk(void **state)

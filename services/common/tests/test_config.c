@@ -100,12 +100,18 @@ static void test_redis_url_parsing(void **state)
     assert_string_equal(t.host, "cache");
     assert_int_equal(t.port, 6379);
     assert_string_equal(t.password, "s3cret");
-    static const char *const bad[] = {"http://x",       "redis://",         "redis://h:0",      "redis://h:99999",
-                                      "redis://h/99",     "redis://h:12x",    "redis://h: 12",    "redis://h:+12",
-                                      "redis://h/+1",     "redis://h/ 1",     "redis://h/-0",     "redis://[::1",
-                                      "redis://[nope]",   "redis://[::1]x",   "redis://:p%zz@h",  "redis://:p%00@h",
-                                      "redis://h?db=1",   "redis://h#x",      "redis://",         "redis://@",
-                                      "redis://:pw@",     NULL};
+    static const char *const bad[] = {"http://x",        "redis://",
+                                      "redis://h:0",     "redis://h:99999",
+                                      "redis://h/99",    "redis://h:12x",
+                                      "redis://h: 12",   "redis://h:+12",
+                                      "redis://h/+1",    "redis://h/ 1",
+                                      "redis://h/-0",    "redis://[::1",
+                                      "redis://[nope]",  "redis://[::1]x",
+                                      "redis://:p%zz@h", "redis://:p%00@h",
+                                      "redis://h?db=1",  "redis://h#x",
+                                      "redis://",        "redis://@",
+                                      "redis://:pw@",    "redis://cache%0a.example",
+                                      "redis://ca che",  NULL};
     for (size_t i = 0; bad[i] != NULL; i++)
         if (redis_parse_url(bad[i], &t, error, sizeof(error)) != -1)
             fail_msg("accepted bad REDIS_URL '%s'", bad[i]);
@@ -148,8 +154,8 @@ static void test_redis_url_per_rfc_3986(void **state)
 static void test_numbers_are_strict(void **state)
 {
     (void)state;
-    static const char *const bad_integers[] = {" 8", "+8", "8 ", "\t8", "0x10", "8.0", "", "-", "1e3",
-                                               "99999999999999999999"};
+    static const char *const bad_integers[] = {" 8",  "+8", "8 ", "\t8", "0x10",
+                                               "8.0", "",   "-",  "1e3", "99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad_integers) / sizeof(bad_integers[0]); i++) {
         config_errors_t errors = {0};
         setenv("TEST_INT", bad_integers[i], 1);
@@ -172,6 +178,12 @@ static void test_numbers_are_strict(void **state)
         if (errors.count != 1)
             fail_msg("accepted '%s' as a number", bad_numbers[i]);
     }
+    /* the error quotes the value, and stays one line whatever it holds (a fuzzing find) */
+    config_errors_t one_line = {0};
+    setenv("TEST_INT", "1\n2\r3\x1b", 1);
+    config_long(&one_line, "TEST_INT", 7, -100, 100);
+    assert_int_equal(one_line.count, 1);
+    assert_null(strpbrk(one_line.first, "\n\r\x1b"));
     static const char *const good_numbers[] = {"0.5", "-1", "2e-1", "1.5E+0"};
     for (size_t i = 0; i < sizeof(good_numbers) / sizeof(good_numbers[0]); i++) {
         config_errors_t errors = {0};

@@ -79,8 +79,11 @@ static void test_invalid_lead_bytes_and_line_breaking_controls(void **state)
     /* 0xF6 followed by continuation bytes is no character (found by
      * fuzzing the writer: it used to be copied raw); U+0085 and U+2028 are
      * valid JSON but line breaks to many readers, so they are escaped */
-    const log_field_t fields[] = {LOG_STRING("path", "/\xf6\x8b\x8b"), LOG_STRING("c1", "a\xc2\x85" "b"),
-                                  LOG_STRING("ls", "a\xe2\x80\xa8" "b")};
+    const log_field_t fields[] = {LOG_STRING("path", "/\xf6\x8b\x8b"),
+                                  LOG_STRING("c1", "a\xc2\x85"
+                                                   "b"),
+                                  LOG_STRING("ls", "a\xe2\x80\xa8"
+                                                   "b")};
     char buf[4096];
     size_t len = log_format(buf, sizeof(buf), LOG_INFO, NULL, "utf8", fields, 3);
     assert_non_null(memmem(buf, len, "\\u0085", 6));
@@ -89,7 +92,8 @@ static void test_invalid_lead_bytes_and_line_breaking_controls(void **state)
     assert_null(memmem(buf, len, "\xe2\x80\xa8", 3));
     json_t *line = format_line(NULL, "utf8", fields, 3, 16384);
     assert_string_equal(json_string_value(json_object_get(line, "path")), "/\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
-    assert_string_equal(json_string_value(json_object_get(line, "c1")), "a\xc2\x85" "b");
+    assert_string_equal(json_string_value(json_object_get(line, "c1")), "a\xc2\x85"
+                                                                        "b");
     json_decref(line);
 }
 
@@ -103,6 +107,22 @@ static void test_oversized_line_is_truncated_but_valid(void **state)
     json_t *line = format_line(NULL, "big", fields, 1, 512);
     assert_true(json_is_true(json_object_get(line, "truncated")));
     assert_string_equal(json_string_value(json_object_get(line, "msg")), "big");
+    json_decref(line);
+}
+
+static void test_a_message_longer_than_the_line_is_cut_but_valid(void **state)
+{
+    (void)state;
+    /* the fallback line used to copy the whole message and end mid-string
+     * (a fuzzing find): it keeps what fits, in whole characters */
+    static char msg[3000];
+    for (size_t i = 0; i + 2 < sizeof(msg); i += 2)
+        memcpy(msg + i, "\xc3\xa9", 2);
+    log_init("inventory", LOG_INFO);
+    json_t *line = format_line(NULL, msg, NULL, 0, 512);
+    assert_true(json_is_true(json_object_get(line, "truncated")));
+    const char *kept = json_string_value(json_object_get(line, "msg"));
+    assert_true(strlen(kept) > 100 && strncmp(kept, msg, strlen(kept)) == 0);
     json_decref(line);
 }
 
@@ -125,6 +145,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8_is_replaced),
         cmocka_unit_test(test_invalid_lead_bytes_and_line_breaking_controls),
         cmocka_unit_test(test_oversized_line_is_truncated_but_valid),
+        cmocka_unit_test(test_a_message_longer_than_the_line_is_cut_but_valid),
         cmocka_unit_test(test_level_names),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);

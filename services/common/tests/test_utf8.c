@@ -48,6 +48,8 @@ static void test_decode_refuses_what_rfc_3629_forbids(void **state)
         assert_int_equal(utf8_decode(bad[i], strlen(bad[i]), &cp), 0);
         assert_false(utf8_valid(bad[i], strlen(bad[i])));
     }
+    assert_int_equal(utf8_valid_prefix("ab\xc3\xa9\xe2\x82", 6), 4); /* a euro sign cut short */
+    assert_int_equal(utf8_valid_prefix("\xff", 1), 0);
     /* cut short by the length given */
     assert_int_equal(utf8_decode("\xe2\x82\xac", 2, &cp), 0);
     assert_int_equal(utf8_decode("", 0, &cp), 0);
@@ -81,7 +83,7 @@ static void test_prefix_never_splits_a_character(void **state)
 static void test_controls_include_c1_and_invisible_formatting(void **state)
 {
     (void)state;
-    static const uint32_t controls[] = {0x00, 0x1b, 0x7f, 0x85, 0x9b, 0x200b, 0x200e, 0x2028,
+    static const uint32_t controls[] = {0x00,   0x1b,   0x7f,   0x85,   0x9b,   0x200b, 0x200e, 0x2028,
                                         0x2029, 0x202e, 0x2066, 0x2069, 0xfeff, 0xfff9, 0x061c};
     for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
         assert_true(utf8_is_control(controls[i]));
@@ -89,10 +91,10 @@ static void test_controls_include_c1_and_invisible_formatting(void **state)
     for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
         assert_false(utf8_is_control(text[i]));
     assert_true(utf8_printable("Zo\xc3\xab \xe2\x82\xac", 8));
-    assert_false(utf8_printable("Eve\xc2\x85M", 6));          /* U+0085, next line */
-    assert_false(utf8_printable("Eve\xe2\x80\xaeM", 7));      /* U+202E, right-to-left override */
-    assert_false(utf8_printable("a\0b", 3));                  /* NUL */
-    assert_false(utf8_printable("\xf5\x8b\x8b", 3));          /* not UTF-8 at all */
+    assert_false(utf8_printable("Eve\xc2\x85M", 6));     /* U+0085, next line */
+    assert_false(utf8_printable("Eve\xe2\x80\xaeM", 7)); /* U+202E, right-to-left override */
+    assert_false(utf8_printable("a\0b", 3));             /* NUL */
+    assert_false(utf8_printable("\xf5\x8b\x8b", 3));     /* not UTF-8 at all */
 }
 
 int main(void)
