@@ -8,6 +8,7 @@ OMS_TEST_BIN_DIR.
 """
 import base64
 import contextlib
+import errno
 import hashlib
 import hmac
 import http.client
@@ -145,6 +146,15 @@ def port_open(port):
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def connection_refused(port):
+    """True when connecting is refused outright (nothing listens): unlike
+    `not port_open`, a connection that is merely slow to complete on a
+    loaded machine does not count."""
+    with socket.socket() as s:
+        s.settimeout(5)
+        return s.connect_ex(("127.0.0.1", port)) == errno.ECONNREFUSED
 
 
 def wait_until(predicate, timeout, interval=0.05, what="condition"):

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from oms_test import (BIN_DIR, ROOT, Service, admin_headers, port_open, query, raw_request, redis_cli, request,
-                      running, wait_until)
+from oms_test import (BIN_DIR, ROOT, Service, admin_headers, connection_refused, query, raw_request, redis_cli,
+                      request, running, wait_until)
 
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -337,7 +337,7 @@ def test_graceful_shutdown_finishes_in_flight_requests():
         worker, result = start_slow_request(service)
         service.process.send_signal(15)  # SIGTERM while the request is in flight
         terminated = time.monotonic()
-        wait_until(lambda: not port_open(service.port), 5, interval=0.02, what="the listener to close")
+        wait_until(lambda: connection_refused(service.port), 5, interval=0.02, what="the listener to close")
         assert refused(service.port)  # no longer accepting...
         assert worker.is_alive(), "the request finished before SIGTERM: nothing was in flight"  # ...while it runs
         worker.join(15)

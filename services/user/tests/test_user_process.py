@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from oms_test import (BIN_DIR, Service, admin_headers, bearer, client_ip, port_open, query, request, running,
+from oms_test import (BIN_DIR, Service, admin_headers, bearer, client_ip, connection_refused, query, request, running,
                       wait_until)
 
 
@@ -113,7 +113,7 @@ def test_shutdown_waits_for_logins_being_hashed():
         service.wait_in_flight()
         service.process.send_signal(15)  # SIGTERM while the login is being served
         terminated = time.monotonic()
-        wait_until(lambda: not port_open(service.port), 5, interval=0.02, what="the listener to close")
+        wait_until(lambda: connection_refused(service.port), 5, interval=0.02, what="the listener to close")
         with pytest.raises(OSError):
             request(service.port, "GET", "/health/live", timeout=2)  # no longer accepting...
         assert login.is_alive(), "the login finished before SIGTERM: nothing was in flight"  # ...while it hashes
