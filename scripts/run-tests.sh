@@ -88,7 +88,7 @@ run_fuzz_target() { # $1: the target's binary
   fuzz_passed=$((fuzz_passed + 1))
 }
 run_fuzz() {
-  FUZZ_SECONDS=${FUZZ_SECONDS:-16}
+  FUZZ_SECONDS=${FUZZ_SECONDS:-20}
   echo "== fuzz targets (libFuzzer + ASan + UBSan, ${FUZZ_SECONDS}s each)"
   mkdir -p build/fuzz
   if ! make --no-print-directory fuzz-build >build/fuzz/build.log 2>&1; then
