@@ -247,11 +247,22 @@ static void check_query_param(http_request_t *r, const char *name)
 /* Whether a plain integer text lies in [min, max]; false for any other text. */
 static bool plain_integer_in(const char *text, size_t len, long min, long max, long *value)
 {
-    if (!fuzz_is_plain_integer(text, len) || len > 20)
+    if (!fuzz_is_plain_integer(text, len))
+        return false;
+    /* leading zeros change nothing ("0002" is 2): drop them before the
+     * length check */
+    bool negative = text[0] == '-';
+    size_t start = negative ? 1 : 0;
+    while (start + 1 < len && text[start] == '0')
+        start++;
+    if (len - start > 20)
         return false;
     char copy[24];
-    memcpy(copy, text, len);
-    copy[len] = '\0';
+    size_t n = 0;
+    if (negative)
+        copy[n++] = '-';
+    memcpy(copy + n, text + start, len - start);
+    copy[n + len - start] = '\0';
     errno = 0;
     *value = strtol(copy, NULL, 10);
     return errno == 0 && *value >= min && *value <= max;
