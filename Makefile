@@ -131,7 +131,7 @@ FUZZ_COMMON_TARGETS := $(patsubst services/common/fuzz/%.c,%,$(wildcard services
 FUZZ_SERVICE_TARGETS := $(foreach s,$(SERVICES),$(patsubst services/$(s)/fuzz/%.c,%,$(wildcard services/$(s)/fuzz/fuzz_*.c)))
 # Targets that run requests through services/common/fuzz/exchange.c.
 FUZZ_EXCHANGE_TARGETS := fuzz_router $(FUZZ_SERVICE_TARGETS)
-FUZZ_WRAPS := -Wl,--wrap=server_config,--wrap=pg_query,--wrap=redis_command_argv,--wrap=redis_client_is_up
+FUZZ_WRAPS := -Wl,--wrap=pg_query,--wrap=redis_command_argv,--wrap=redis_client_is_up
 
 .PHONY: fuzz fuzz-build
 

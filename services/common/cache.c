@@ -2,51 +2,45 @@
 #include "cache.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "step.h"
 
 typedef struct cache_lookup {
-    http_request_t *r;
+    context_t *c;
     cache_count_fn count;
-    cache_get_fn cb;
+    cache_found_fn next;
+    void *data;
 } cache_lookup_t;
 
-static void on_cache_get(void *data, const redisReply *reply, const char *error)
+static void on_cache_reply(void *data, const redisReply *reply, const char *error)
 {
-    cache_lookup_t lookup = *(cache_lookup_t *)data;
-    free(data);
+    cache_lookup_t *lookup = data;
     (void)error; /* any failure is a miss */
-    if (!http_request_resume(lookup.r))
+    bool hit = reply != NULL && reply->type == REDIS_REPLY_STRING;
+    lookup->count(hit ? "hit" : reply != NULL && reply->type == REDIS_REPLY_NIL ? "miss" : "error");
+    if (context_is_cancelled(lookup->c))
         return;
-    if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
-        lookup.count("hit");
-        lookup.cb(lookup.r, reply->str, reply->len);
-        return;
-    }
-    lookup.count(reply != NULL && reply->type == REDIS_REPLY_NIL ? "miss" : "error");
-    lookup.cb(lookup.r, NULL, 0);
+    lookup->next(lookup->data, hit ? reply->str : NULL, hit ? reply->len : 0);
 }
 
-void cache_get(http_request_t *r, const char *key, bool bypass, cache_count_fn count, cache_get_fn cb)
+void cache_get(context_t *c, const char *key, bool bypass, cache_count_fn count, cache_found_fn next, void *data)
 {
-    cache_lookup_t *lookup = NULL;
-    if (!bypass && redis_client_is_up(r->worker->redis))
-        lookup = malloc(sizeof(*lookup));
-    if (lookup == NULL) {
+    redis_client_t *redis = c->worker->redis;
+    if (bypass || redis == NULL || !redis_client_is_up(redis)) {
         count("bypass");
-        cb(r, NULL, 0);
+        next(data, NULL, 0);
         return;
     }
-    *lookup = (cache_lookup_t){http_request_hold(r), count, cb};
+    cache_lookup_t *lookup = context_alloc(c, sizeof(*lookup));
+    *lookup = (cache_lookup_t){c, count, next, data};
     const char *argv[] = {"GET", key};
-    redis_command_argv(r->worker->redis, on_cache_get, lookup, 2, argv, NULL);
+    step_redis_raw(c, 2, argv, NULL, on_cache_reply, lookup);
 }
 
-void cache_put(server_worker_t *worker, const char *key, const char *value, size_t len, int ttl_seconds)
+void cache_put(worker_t *worker, const char *key, const char *value, size_t len, int ttl_seconds)
 {
-    if (!redis_client_is_up(worker->redis))
+    if (worker->redis == NULL || !redis_client_is_up(worker->redis))
         return;
     char ttl[16];
     snprintf(ttl, sizeof(ttl), "%d", ttl_seconds);

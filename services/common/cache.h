@@ -1,7 +1,7 @@
 /* cache.h - cache-aside documents in Redis.
  *
  * A read asks Redis first; on a miss, on any Redis problem, or when the
- * caller bypasses the cache (a fault flag), the callback gets NULL and the
+ * caller bypasses the cache (a fault flag), the next step gets NULL and the
  * caller loads from PostgreSQL, then stores the document with cache_put.
  * Redis trouble never fails a read: the cache only makes it cheaper.
  */
@@ -11,22 +11,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "http.h"
+#include "context.h"
 
-struct server_worker;
-
-/* Called with the cached document, or NULL on a miss (request resumed). */
-typedef void (*cache_get_fn)(http_request_t *r, const char *value, size_t len);
+/* The next step after a lookup: the cached document, or NULL on a miss. */
+typedef void (*cache_found_fn)(void *data, const char *value, size_t len);
 
 /* Counts a lookup: result is hit, miss, error or bypass. */
 typedef void (*cache_count_fn)(const char *result);
 
-/* Looks up `key` (skipped when `bypass`), counts the result with `count`,
- * then calls `cb`. */
-void cache_get(http_request_t *r, const char *key, bool bypass, cache_count_fn count, cache_get_fn cb);
+/* Looks up `key` for `c` (skipped when `bypass` or Redis is down), counts
+ * the result with `count`, then calls `next` unless `c` was cancelled. */
+void cache_get(context_t *c, const char *key, bool bypass, cache_count_fn count, cache_found_fn next, void *data);
 
 /* Stores `value` under `key` for ttl_seconds (fire-and-forget; nothing
  * happens while Redis is down). */
-void cache_put(struct server_worker *worker, const char *key, const char *value, size_t len, int ttl_seconds);
+void cache_put(worker_t *worker, const char *key, const char *value, size_t len, int ttl_seconds);
 
 #endif

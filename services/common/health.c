@@ -2,12 +2,11 @@
 #include "health.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
 #include "metrics.h"
-#include "server.h"
+#include "step.h"
 
 void health_handle_live(http_request_t *r)
 {
@@ -15,89 +14,142 @@ void health_handle_live(http_request_t *r)
     http_respond_json_text(r, 200, body, sizeof(body) - 1);
 }
 
-/* Heap-allocated: both callbacks write to it before the request resumes. */
-typedef struct readiness {
+/* --- readiness ---------------------------------------------------------------- */
+
+#define REASON_MAX 160
+
+/* One row per resource a service may declare: adding a resource to
+ * worker.h means adding its check here. */
+typedef struct readiness readiness_t;
+typedef struct readiness_check {
+    worker_resource_t resource;
+    const char *name;
+    void (*start)(readiness_t *state, size_t slot);
+} readiness_check_t;
+
+static void start_postgres(readiness_t *state, size_t slot);
+static void start_redis(readiness_t *state, size_t slot);
+
+static const readiness_check_t checks[] = {
+    {WORKER_POSTGRES, "postgres", start_postgres},
+    {WORKER_REDIS, "redis", start_redis},
+};
+#define CHECK_COUNT (sizeof(checks) / sizeof(checks[0]))
+
+struct readiness {
     http_request_t *r;
-    int pending;
-    char postgres[160]; /* "" when up, else why not */
-    char redis[160];
-} readiness_t;
+    int pending;                           /* calls not answered yet */
+    char failure[CHECK_COUNT][REASON_MAX]; /* "" while up, else why not */
+};
 
-static void add_check(json_t *checks, const char *name, const char *failure)
+typedef struct readiness_call {
+    readiness_t *state;
+    size_t slot;
+} readiness_call_t;
+
+static void note_failure(readiness_t *state, size_t slot, const char *reason)
 {
-    json_t *check = failure[0] == '\0' ? json_pack("{s:s}", "status", "up")
-                                       : json_pack("{s:s,s:s}", "status", "down", "reason", failure);
-    json_object_set_new(checks, name, check);
+    if (state->failure[slot][0] == '\0')
+        snprintf(state->failure[slot], REASON_MAX, "%s", reason[0] != '\0' ? reason : "no answer");
 }
 
-static void finish_check(readiness_t *state)
+static void answer(readiness_t *state)
 {
-    if (--state->pending > 0)
-        return;
     http_request_t *r = state->r;
-    json_t *checks = json_object();
-    add_check(checks, "postgres", state->postgres);
-    add_check(checks, "redis", state->redis);
-    bool postgres_down = state->postgres[0] != '\0', redis_down = state->redis[0] != '\0';
-    free(state);
-    if (!http_request_resume(r)) {
-        json_decref(checks);
+    unsigned declared = r->super.worker->settings->resources;
+    json_t *body = json_object();
+    char down[96] = "";
+    for (size_t i = 0; i < CHECK_COUNT; i++) {
+        if (!(declared & checks[i].resource))
+            continue;
+        const char *failure = state->failure[i];
+        json_object_set_new(body, checks[i].name,
+                            failure[0] == '\0' ? json_pack("{s:s}", "status", "up")
+                                               : json_pack("{s:s,s:s}", "status", "down", "reason", failure));
+        if (failure[0] != '\0')
+            snprintf(down + strlen(down), sizeof(down) - strlen(down), "%s%s", down[0] != '\0' ? " and " : "",
+                     checks[i].name);
+    }
+    if (down[0] == '\0') {
+        http_respond_json(r, 200, json_pack("{s:s,s:o}", "status", "ready", "checks", body));
         return;
     }
-    if (!postgres_down && !redis_down) {
-        http_respond_json(r, 200, json_pack("{s:s,s:o}", "status", "ready", "checks", checks));
-        return;
-    }
-    char message[64];
-    snprintf(message, sizeof(message), "%s is down",
-             postgres_down && redis_down ? "postgres and redis"
-             : postgres_down             ? "postgres"
-                                         : "redis");
+    char message[128];
+    snprintf(message, sizeof(message), "%s is down", down);
     json_t *error = json_pack("{s:s,s:s}", "code", "dependency_unavailable", "message", message);
-    http_respond_json(r, 503, json_pack("{s:o,s:o}", "error", error, "checks", checks));
+    http_respond_json(r, 503, json_pack("{s:o,s:o}", "error", error, "checks", body));
 }
 
-static void on_postgres_ping(void *data, const pg_reply_t *reply)
+static void finish_call(readiness_t *state)
 {
-    readiness_t *state = data;
+    if (--state->pending == 0)
+        answer(state);
+}
+
+static readiness_call_t *new_call(readiness_t *state, size_t slot)
+{
+    readiness_call_t *call = context_alloc(&state->r->super, sizeof(*call));
+    *call = (readiness_call_t){state, slot};
+    state->pending++;
+    return call;
+}
+
+static void on_postgres_reply(void *data, const pg_reply_t *reply)
+{
+    readiness_call_t *call = data;
     if (reply->status != PG_OK)
-        snprintf(state->postgres, sizeof(state->postgres), "%s",
-                 reply->message[0] != '\0' ? reply->message : "no answer");
-    finish_check(state);
+        note_failure(call->state, call->slot, reply->message);
+    finish_call(call->state);
 }
 
-static void on_postgres_probe(void *data, const pg_reply_t *reply)
+/* The probe is no statement, so it holds the request itself. */
+static void on_probe_reply(void *data, const pg_reply_t *reply)
 {
-    readiness_t *state = data;
-    if (reply->status != PG_OK && state->postgres[0] == '\0')
-        snprintf(state->postgres, sizeof(state->postgres), "%s", reply->message);
-    finish_check(state);
+    readiness_call_t *call = data;
+    context_t *c = &call->state->r->super;
+    on_postgres_reply(data, reply);
+    context_release(c);
 }
 
-static void on_redis_ping(void *data, const redisReply *reply, const char *error)
+static void start_postgres(readiness_t *state, size_t slot)
 {
-    readiness_t *state = data;
+    step_query_raw(&state->r->super, HEALTH_PING_STATEMENT, NULL, on_postgres_reply, new_call(state, slot));
+    /* the ping runs on an open connection, which works on while the server
+     * shuts down; only a new one tells */
+    pg_pool_t *pg = state->r->super.worker->pg;
+    if (pg != NULL) {
+        context_hold(&state->r->super);
+        pg_pool_probe(pg, on_probe_reply, new_call(state, slot));
+    }
+}
+
+static void on_redis_reply(void *data, const redisReply *reply, const char *error)
+{
+    readiness_call_t *call = data;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
-        snprintf(state->redis, sizeof(state->redis), "%s", reply != NULL ? reply->str : error);
-    finish_check(state);
+        note_failure(call->state, call->slot, reply != NULL ? reply->str : error);
+    finish_call(call->state);
+}
+
+static void start_redis(readiness_t *state, size_t slot)
+{
+    const char *argv[] = {"PING"};
+    step_redis_raw(&state->r->super, 1, argv, NULL, on_redis_reply, new_call(state, slot));
 }
 
 void health_handle_ready(http_request_t *r)
 {
-    readiness_t *state = calloc(1, sizeof(*state));
-    if (state == NULL) {
-        http_respond_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    state->r = http_request_hold(r);
-    state->pending = 3;
-    pg_query(r->worker->pg, HEALTH_PING_STATEMENT, NULL, on_postgres_ping, state);
-    /* the ping runs on an open connection, which works on while the server
-     * shuts down; only a new one tells */
-    pg_pool_probe(r->worker->pg, on_postgres_probe, state);
-    const char *argv[] = {"PING"};
-    redis_command_argv(r->worker->redis, on_redis_ping, state, 1, argv, NULL);
+    readiness_t *state = context_alloc(&r->super, sizeof(*state));
+    state->r = r;
+    state->pending = 1; /* until every check has started: a call may answer at once */
+    unsigned declared = r->super.worker->settings->resources;
+    for (size_t i = 0; i < CHECK_COUNT; i++)
+        if (declared & checks[i].resource)
+            checks[i].start(state, i);
+    finish_call(state);
 }
+
+/* --- metrics ------------------------------------------------------------------ */
 
 void health_handle_metrics(http_request_t *r)
 {

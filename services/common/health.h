@@ -8,8 +8,10 @@ struct http_request;
 /* 200 while the process serves requests; checks nothing else. */
 void health_handle_live(struct http_request *r);
 
-/* Pings PostgreSQL (SELECT 1) and Redis (PING) in parallel: 200 when both
- * answer, else 503 naming what is down, with each check's status. */
+/* Checks, in parallel, exactly the resources the service declared
+ * (worker.h): PostgreSQL (a query on the pool, and a fresh connection) and
+ * Redis (PING). 200 when all answer, else 503 naming what is down; the body
+ * lists each check's status. */
 void health_handle_ready(struct http_request *r);
 
 /* The Prometheus text exposition of the process's metrics. */

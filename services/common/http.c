@@ -1,5 +1,5 @@
-/* http.c - request context, middleware (trace, faults, metrics, access log)
- * and JSON responses. */
+/* http.c - the request as a unit of work, middleware (trace, faults,
+ * metrics, access log) and JSON responses. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -15,7 +15,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "random.h"
-#include "server.h"
 #include "utf8.h"
 
 #define MAX_INJECTED_LATENCY_MS 60000
@@ -67,25 +66,28 @@ static const char *reason_phrase(int status)
  * when it is answered or when the client leaves first (status 499). */
 static void record(http_request_t *r, int status, h2o_iovec_t path)
 {
-    double seconds = (double)(loop_now_ns() - r->started_ns) / 1e9;
+    double seconds = (double)(loop_now_ns() - r->super.started_ns) / 1e9;
     char status_text[8];
     snprintf(status_text, sizeof(status_text), "%d", status);
     const char *method_name = r->method;
     metrics_histogram_observe(request_duration, (const char *const[]){method_name, r->route, status_text}, seconds);
     metrics_gauge_add(active_requests, NULL, -1);
-    r->worker->active_requests--;
-    log_at(status >= 500 ? LOG_ERROR : LOG_INFO, &r->trace, "request", LOG_STRING("method", method_name),
+    r->super.worker->active_requests--;
+    log_at(status >= 500 ? LOG_ERROR : LOG_INFO, &r->super.trace, "request", LOG_STRING("method", method_name),
            LOG_STRING("route", r->route), LOG_STRING_N("path", path.base, path.len), LOG_STRING("client", r->client),
            LOG_INT("status", status), LOG_DOUBLE("duration_ms", seconds * 1000));
 }
 
+/* h2o is done with the request (answered, or the client went away): its
+ * pool goes now, so the context is cancelled and h2o's reference dropped;
+ * steps still under way keep the context itself alive. */
 static void on_request_disposed(void *sentinel)
 {
     http_request_t *r = *(http_request_t **)sentinel;
     if (loop_timer_is_active(&r->delay)) {
         /* the injected delay will not run: drop the hold it had */
         loop_timer_stop(&r->delay);
-        h2o_mem_release_shared(r);
+        context_release(&r->super);
     }
     if (!r->responded) {
         r->responded = true;
@@ -93,48 +95,21 @@ static void on_request_disposed(void *sentinel)
         record(r, 499, h2o_iovec_init("", 0));
     }
     r->req = NULL;
-    h2o_mem_release_shared(r);
+    context_cancel(&r->super);
+    context_release(&r->super);
 }
 
-http_request_t *http_request_hold(http_request_t *r)
+static void request_fail(context_t *c, int status, const char *code, const char *message)
 {
-    h2o_mem_addref_shared(r);
-    return r;
+    http_respond_error((http_request_t *)c, status, code, "%s", message);
 }
 
-bool http_request_resume(http_request_t *r)
+static void request_release(context_t *c)
 {
-    bool alive = r->req != NULL;
-    h2o_mem_release_shared(r);
-    return alive;
+    free(c);
 }
 
-/* One http_request_alloc block, chained to its request context. */
-typedef struct http_allocation {
-    struct http_allocation *next;
-    max_align_t data[]; /* aligned for any type */
-} http_allocation_t;
-
-void *http_request_alloc(http_request_t *r, size_t size)
-{
-    http_allocation_t *block = calloc(1, sizeof(*block) + size);
-    if (block == NULL)
-        h2o_fatal("out of memory");
-    block->next = r->allocations;
-    r->allocations = block;
-    return block->data;
-}
-
-/* h2o calls this when the last reference to a request context goes. */
-static void on_context_released(void *context)
-{
-    http_request_t *r = context;
-    while (r->allocations != NULL) {
-        http_allocation_t *block = r->allocations;
-        r->allocations = block->next;
-        free(block);
-    }
-}
+static const context_ops_t request_ops = {request_fail, request_release};
 
 static int hex_digit(char c)
 {
@@ -257,7 +232,7 @@ static void send_response(http_request_t *r, int status, const char *content_typ
     r->responded = true;
     h2o_req_t *req = r->req;
     char *traceparent = h2o_mem_alloc_pool(&req->pool, TRACE_TRACEPARENT_LEN + 1);
-    trace_format_traceparent(&r->trace, traceparent);
+    trace_format_traceparent(&r->super.trace, traceparent);
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     req->res.content_length = body.len;
@@ -334,29 +309,17 @@ void http_respond_error_details(http_request_t *r, int status, const char *code,
     http_respond_json(r, status, json_pack("{s:o}", "error", error));
 }
 
-bool http_check_pg_reply(http_request_t *r, const pg_reply_t *reply)
-{
-    switch (reply->status) {
-    case PG_OK: return true;
-    case PG_UNAVAILABLE: http_respond_unavailable(r, "postgres", reply->message); return false;
-    case PG_TIMEOUT: http_respond_unavailable(r, "postgres", "query timed out"); return false;
-    case PG_ERROR: break;
-    }
-    log_error(&r->trace, "database statement failed", LOG_STRING("sqlstate", reply->sqlstate),
-              LOG_STRING("reason", reply->message));
-    http_respond_error(r, 500, "internal", "the request could not be completed");
-    return false;
-}
-
 void http_respond_field_error(http_request_t *r, const json_field_error_t *error)
 {
     respond_error_object(r, 400, "invalid_request", error->message, error->field);
 }
 
-void http_respond_unavailable(http_request_t *r, const char *what, const char *reason)
+void http_add_header(http_request_t *r, const char *name, const char *value)
 {
-    log_warn(&r->trace, "dependency unavailable", LOG_STRING("dependency", what), LOG_STRING("reason", reason));
-    http_respond_error(r, 503, "dependency_unavailable", "%s is unavailable", what);
+    if (r->req == NULL || r->responded)
+        return;
+    h2o_iovec_t copy = h2o_strdup(&r->req->pool, value, SIZE_MAX);
+    h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, name, strlen(name), 0, NULL, copy.base, copy.len);
 }
 
 /* True for "application/json", in any case, alone or followed by
@@ -464,7 +427,7 @@ static void find_client(http_request_t *r)
         peer_text[0] = '\0';
     size_t len = 0;
     const char *forwarded = http_header(r, "x-forwarded-for", &len);
-    client_address_resolve(&server_config()->trusted_proxies, peer_text, forwarded, len, r->client);
+    client_address_resolve(r->server->trusted_proxies, peer_text, forwarded, len, r->client);
 }
 
 /* --- dispatch ------------------------------------------------------------ */
@@ -557,8 +520,9 @@ static void run_handler(http_request_t *r)
 static void on_delay_elapsed(loop_timer_t *timer)
 {
     http_request_t *r = timer->data;
-    if (http_request_resume(r))
+    if (!context_is_cancelled(&r->super))
         run_handler(r);
+    context_release(&r->super);
 }
 
 /* Applies the generic fault flags to business routes (/api/...): a random
@@ -567,29 +531,31 @@ static bool apply_faults(http_request_t *r)
 {
     if (strncmp(r->route, "/api/", 5) != 0)
         return false;
-    double error_rate = faults_own(r->worker, "error_rate");
+    double error_rate = context_fault(&r->super, "error_rate");
     if (error_rate > 0 && random_unit() < error_rate) {
-        http_respond_error(r, 500, "fault_injected", "injected failure (fault %s.error_rate)",
-                           server_config()->service);
+        http_respond_error(r, 500, "fault_injected", "injected failure (fault %s.error_rate)", r->server->service);
         return true;
     }
-    double latency_ms = faults_own(r->worker, "latency_ms");
+    double latency_ms = context_fault(&r->super, "latency_ms");
     if (latency_ms >= 1) {
         /* capped: a typo must not park requests for days */
         uint64_t delay = latency_ms < MAX_INJECTED_LATENCY_MS ? (uint64_t)latency_ms : MAX_INJECTED_LATENCY_MS;
-        loop_timer_start(&r->delay, delay, on_delay_elapsed, http_request_hold(r));
+        context_hold(&r->super);
+        loop_timer_start(&r->delay, delay, on_delay_elapsed, r);
         return true;
     }
     return false;
 }
 
-int http_dispatch(server_worker_t *worker, const router_t *router, h2o_req_t *req)
+int http_dispatch(const http_server_t *server, worker_t *worker, h2o_req_t *req)
 {
-    http_request_t *r = h2o_mem_alloc_shared(NULL, sizeof(*r), on_context_released);
+    http_request_t *r = malloc(sizeof(*r));
+    if (r == NULL)
+        h2o_fatal("out of memory");
     memset(r, 0, sizeof(*r));
+    context_init(&r->super, &request_ops, worker);
     r->req = req;
-    r->worker = worker;
-    r->started_ns = loop_now_ns();
+    r->server = server;
     r->route = "unmatched";
     r->method = method_label(req->method);
     http_request_t **sentinel = h2o_mem_alloc_shared(&req->pool, sizeof(*sentinel), on_request_disposed);
@@ -597,7 +563,7 @@ int http_dispatch(server_worker_t *worker, const router_t *router, h2o_req_t *re
 
     size_t len;
     const char *traceparent = http_header(r, "traceparent", &len);
-    trace_start_server_span(&r->trace, traceparent, traceparent != NULL ? len : 0);
+    trace_start_server_span(&r->super.trace, traceparent, traceparent != NULL ? len : 0);
     find_client(r);
     worker->active_requests++;
     metrics_gauge_add(active_requests, NULL, 1);
@@ -609,7 +575,7 @@ int http_dispatch(server_worker_t *worker, const router_t *router, h2o_req_t *re
         return 0;
     }
     char allow[128];
-    router_result_t result = router_match(router, req->method.base, req->method.len, req->path_normalized.base,
+    router_result_t result = router_match(server->router, req->method.base, req->method.len, req->path_normalized.base,
                                           req->path_normalized.len, &r->match, allow, sizeof(allow));
     if (result == ROUTER_NOT_FOUND) {
         http_respond_error(r, 404, "not_found", "no route for %.*s",

@@ -1,14 +1,16 @@
-/* http.h - the request context every handler receives, and its responses.
+/* http.h - the HTTP request as a unit of work, and its responses.
  *
- * The server wraps each h2o request in an http_request_t: the matched route,
- * path parameters, trace context and start time. Responding through this
- * file is what records http_server_request_duration_seconds, writes the
- * access log line and returns `traceparent`, so handlers only do business.
+ * The server wraps each h2o request in an http_request_t: a unit of work
+ * (context.h, embedded as `super`) plus the matched route, its path
+ * parameters and the client's address. Responding through this file is
+ * what records http_server_request_duration_seconds, writes the access log
+ * line and returns `traceparent`, so handlers only do business.
  *
- * Asynchronous handlers keep the request across a callback with
- * http_request_hold() before the call and http_request_resume() first thing
- * in the callback: resume returns false when the client went away (the
- * request and its pool are gone; do nothing more).
+ * A handler that waits on a backend does so through step.h with
+ * &r->super: its next step runs only while the client is still there (the
+ * context is cancelled when h2o disposes of the request), and a failed
+ * call is answered once with DESIGN's error. Memory for the handler's own
+ * state comes from context_alloc(&r->super, ...).
  */
 #ifndef OMS_HTTP_H
 #define OMS_HTTP_H
@@ -18,27 +20,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client_address.h"
+#include "context.h"
 #include "json.h"
 #include "loop_timer.h"
-#include "pg.h"
 #include "router.h"
-#include "trace.h"
 
-struct server_worker;
+/* What the HTTP layer is handed at start-up: the same for every worker. */
+typedef struct http_server {
+    const router_t *router;
+    const char *service;                      /* named in injected-fault errors */
+    const client_networks_t *trusted_proxies; /* whose X-Forwarded-For is believed */
+    const char *admin_token;                  /* what auth.h accepts as the static admin credential */
+    const char *jwt_secret;                   /* the HS256 key tokens are signed and verified with */
+} http_server_t;
 
 typedef struct http_request {
-    h2o_req_t *req;               /* NULL once h2o has disposed of the request */
-    struct server_worker *worker; /* the thread this request runs on */
+    context_t super;             /* first: the unit of work (trace, start time, lifetime) */
+    h2o_req_t *req;              /* NULL once h2o has disposed of the request */
+    const http_server_t *server; /* settings of the server this request came to */
     router_match_t match;
     const char *route;  /* the matched template, for metrics and logs */
     const char *method; /* GET, POST, ... or _OTHER: bounded, for metrics */
-    trace_context_t trace;
-    char client[48]; /* a valid IPv4/IPv6 address (client_address.h), or "" when unknown */
-    uint64_t started_ns;
+    char client[48];    /* a valid IPv4/IPv6 address (client_address.h), or "" when unknown */
     bool responded;
-    loop_timer_t delay;                  /* injected latency */
-    void *state;                         /* the handler's own context (http_request_alloc) */
-    struct http_allocation *allocations; /* freed with the context, see http_request_alloc */
+    loop_timer_t delay; /* injected latency */
 } http_request_t;
 
 /* Declares the HTTP server metrics; call once before threads start. */
@@ -49,19 +55,7 @@ void http_metrics_register(void);
 void http_register_error_filter(h2o_pathconf_t *pathconf);
 
 /* The h2o entry point: routes and runs a request on `worker`. Returns 0. */
-int http_dispatch(struct server_worker *worker, const router_t *router, h2o_req_t *req);
-
-/* Keeps `r` valid across an asynchronous call. Returns r. */
-http_request_t *http_request_hold(http_request_t *r);
-
-/* Ends a hold. Returns true when the request is still there to answer. */
-bool http_request_resume(http_request_t *r);
-
-/* Allocates zeroed memory that lives as long as `r` itself: until the
- * request is done *and* every hold is released. Unlike h2o's request pool,
- * which goes as soon as the client does, it is safe to reach from a callback
- * before http_request_resume() (a context that points back to `r`). */
-void *http_request_alloc(http_request_t *r, size_t size);
+int http_dispatch(const http_server_t *server, worker_t *worker, h2o_req_t *req);
 
 /* A path parameter of the matched template, NUL-terminated in the request
  * pool; NULL when the template has no such parameter. */
@@ -100,15 +94,10 @@ void http_respond_error(http_request_t *r, int status, const char *code, const c
  * reference is taken) added to the error object, e.g. {"sku": "..."}. */
 void http_respond_error_details(http_request_t *r, int status, const char *code, const char *message, json_t *details);
 
-/* For a PostgreSQL reply that is not PG_OK: answers 503 (database down or
- * timed out) or 500 (statement failed, logged with its SQLSTATE) and returns
- * false. Returns true, answering nothing, for PG_OK. */
-bool http_check_pg_reply(http_request_t *r, const pg_reply_t *reply);
-
 /* Answers 400 {"error":{"code":"invalid_request","message":...,"field":...}}. */
 void http_respond_field_error(http_request_t *r, const json_field_error_t *error);
 
-/* Answers 503 for a dependency that did not answer (`what` names it). */
-void http_respond_unavailable(http_request_t *r, const char *what, const char *reason);
+/* Adds a response header (lower-case name; both copied) to the answer. */
+void http_add_header(http_request_t *r, const char *name, const char *value);
 
 #endif

@@ -12,7 +12,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "auth.h"
+#include "faults_admin.h"
+#include "faults_refresh.h"
 #include "health.h"
 #include "http.h"
 #include "log.h"
@@ -36,23 +40,39 @@
 #define DEFAULT_ADMIN_TOKEN "lab-admin-token-change-me"
 #define DEFAULT_JWT_SECRET  "lab-jwt-secret-change-me-0123456789abcdef"
 
+/* One worker thread: the worker (loop and resources, worker.h) and what
+ * serving HTTP on it takes. */
+typedef struct server_thread {
+    worker_t worker;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    size_t connections;        /* open client connections */
+    bool accept_paused;        /* the listener is not read: at max_connections or out of descriptors */
+    loop_timer_t accept_retry; /* after EMFILE/ENFILE: when to try accepting again */
+    uint64_t accept_backoff_ms;
+    chore_t fault_refresh;
+    /* shutdown */
+    h2o_multithread_receiver_t shutdown_receiver;
+    loop_timer_t drain_timer;
+    uint64_t drain_deadline_ms;
+    bool stopped;
+    pthread_t thread;
+} server_thread_t;
+
 /* The h2o handler: every path goes to the router. */
 typedef struct root_handler {
     h2o_handler_t super;
-    router_t *router;
+    http_server_t http;
 } root_handler_t;
 
+/* Set once in server_run, before the threads start; read-only afterwards. */
 static server_config_t active_config;
 static h2o_globalconf_t globalconf;
 static const service_definition_t *active_service;
-static pg_pool_config_t pool_config;
-static server_worker_t *workers;
-static pthread_barrier_t workers_ready; /* every worker listens and can be told to stop */
-
-const server_config_t *server_config(void)
-{
-    return &active_config;
-}
+static worker_settings_t worker_settings;
+static server_thread_t *server_threads;
+static pthread_barrier_t threads_ready; /* every worker listens and can be told to stop */
 
 /* Raises the soft limit on open files to the hard one (as nginx's
  * worker_rlimit_nofile and Go's runtime do: the soft default of 1024 is a
@@ -149,22 +169,23 @@ static void accept_metrics_register(void)
 static void on_accept(h2o_socket_t *listener, const char *err);
 
 /* Stops reading the listener; the first pause of an episode is logged. */
-static void pause_accepting(server_worker_t *worker, const char *reason, int error)
+static void pause_accepting(server_thread_t *thread, const char *reason, int error)
 {
-    h2o_socket_read_stop(worker->listener);
-    if (!worker->accept_paused) {
-        worker->accept_paused = true;
+    h2o_socket_read_stop(thread->listener);
+    if (!thread->accept_paused) {
+        thread->accept_paused = true;
         metrics_counter_add(accept_pauses, (const char *const[]){reason}, 1);
-        log_warn(NULL, "not accepting connections", LOG_STRING("reason", reason), LOG_INT("worker", worker->index),
-                 LOG_INT("connections", worker->connections), LOG_INT("max_connections", active_config.max_connections),
+        log_warn(NULL, "not accepting connections", LOG_STRING("reason", reason),
+                 LOG_INT("worker", thread->worker.index), LOG_INT("connections", thread->connections),
+                 LOG_INT("max_connections", active_config.max_connections),
                  LOG_STRING("error", error != 0 ? strerror(error) : ""));
     }
 }
 
-static void resume_accepting(server_worker_t *worker)
+static void resume_accepting(server_thread_t *thread)
 {
-    if (worker->listener != NULL && !worker->stopping)
-        h2o_socket_read_start(worker->listener, on_accept);
+    if (thread->listener != NULL && !thread->worker.stopping)
+        h2o_socket_read_start(thread->listener, on_accept);
 }
 
 static void on_accept_retry(loop_timer_t *timer)
@@ -174,19 +195,26 @@ static void on_accept_retry(loop_timer_t *timer)
 
 static void on_connection_closed(void *data)
 {
-    server_worker_t *worker = data;
-    worker->connections--;
+    server_thread_t *thread = data;
+    thread->connections--;
     metrics_gauge_add(open_connections, NULL, -1);
-    if (worker->accept_paused && !loop_timer_is_active(&worker->accept_retry))
-        resume_accepting(worker);
+    if (thread->accept_paused && !loop_timer_is_active(&thread->accept_retry))
+        resume_accepting(thread);
+}
+
+static uint64_t next_backoff(uint64_t backoff_ms)
+{
+    if (backoff_ms == 0)
+        return ACCEPT_BACKOFF_MIN_MS;
+    return backoff_ms * 2 > ACCEPT_BACKOFF_MAX_MS ? ACCEPT_BACKOFF_MAX_MS : backoff_ms * 2;
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
-    server_worker_t *worker = listener->data;
+    server_thread_t *thread = listener->data;
     if (err != NULL)
         return;
-    while (worker->connections < active_config.max_connections) {
+    while (thread->connections < active_config.max_connections) {
         errno = 0;
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL) {
@@ -194,35 +222,32 @@ static void on_accept(h2o_socket_t *listener, const char *err)
                 /* the pending connection stays in the backlog, so the
                  * listener stays readable: wait instead of spinning */
                 int error = errno;
-                pause_accepting(worker, "descriptors", error);
-                worker->accept_backoff_ms = worker->accept_backoff_ms == 0 ? ACCEPT_BACKOFF_MIN_MS
-                                            : worker->accept_backoff_ms * 2 > ACCEPT_BACKOFF_MAX_MS
-                                                ? ACCEPT_BACKOFF_MAX_MS
-                                                : worker->accept_backoff_ms * 2;
-                loop_timer_start(&worker->accept_retry, worker->accept_backoff_ms, on_accept_retry, worker);
-            } else if (worker->accept_paused) {
+                pause_accepting(thread, "descriptors", error);
+                thread->accept_backoff_ms = next_backoff(thread->accept_backoff_ms);
+                loop_timer_start(&thread->accept_retry, thread->accept_backoff_ms, on_accept_retry, thread);
+            } else if (thread->accept_paused) {
                 /* the backlog is empty with room to spare: the episode is over */
-                worker->accept_paused = false;
-                worker->accept_backoff_ms = 0;
-                log_info(NULL, "accepting connections again", LOG_INT("worker", worker->index),
-                         LOG_INT("connections", worker->connections));
+                thread->accept_paused = false;
+                thread->accept_backoff_ms = 0;
+                log_info(NULL, "accepting connections again", LOG_INT("worker", thread->worker.index),
+                         LOG_INT("connections", thread->connections));
             }
             return;
         }
-        worker->connections++;
+        thread->connections++;
         metrics_gauge_add(open_connections, NULL, 1);
         sock->on_close.cb = on_connection_closed;
-        sock->on_close.data = worker;
-        request_guard_accept(&worker->accept_ctx, sock, globalconf.http1.req_timeout);
+        sock->on_close.data = thread;
+        request_guard_accept(&thread->accept_ctx, sock, globalconf.http1.req_timeout);
     }
-    pause_accepting(worker, "limit", 0);
+    pause_accepting(thread, "limit", 0);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     root_handler_t *handler = (root_handler_t *)self;
-    server_worker_t *worker = H2O_STRUCT_FROM_MEMBER(server_worker_t, ctx, req->conn->ctx);
-    return http_dispatch(worker, handler->router, req);
+    server_thread_t *thread = H2O_STRUCT_FROM_MEMBER(server_thread_t, ctx, req->conn->ctx);
+    return http_dispatch(&handler->http, &thread->worker, req);
 }
 
 static int open_listener(const server_config_t *config)
@@ -244,25 +269,22 @@ static int open_listener(const server_config_t *config)
 
 /* --- graceful shutdown ---------------------------------------------------- */
 
-static size_t backend_pending(const server_worker_t *worker)
-{
-    return pg_pool_pending(worker->pg) + redis_client_pending(worker->redis) + work_pool_pending(worker);
-}
-
 static void on_drain_timer(loop_timer_t *timer);
 
-/* Stops the loop once nothing is in flight, or at the deadline. */
-static void check_drained(server_worker_t *worker)
+/* Stops the loop once no unit of work is alive and no backend call is in
+ * flight, or at the deadline. */
+static void check_drained(server_thread_t *thread)
 {
-    bool drained = worker->active_requests == 0 && backend_pending(worker) == 0;
-    if (drained || loop_now_ms() >= worker->drain_deadline_ms) {
+    worker_t *worker = &thread->worker;
+    bool drained = worker->busy == 0 && worker_pending(worker) + work_pool_pending(worker) == 0;
+    if (drained || loop_now_ms() >= thread->drain_deadline_ms) {
         if (!drained)
             log_warn(NULL, "shutdown deadline reached", LOG_INT("worker", worker->index),
-                     LOG_INT("active_requests", worker->active_requests));
-        worker->stopped = true;
+                     LOG_INT("active_requests", worker->active_requests), LOG_INT("busy", worker->busy));
+        thread->stopped = true;
         return;
     }
-    loop_timer_start(&worker->drain_timer, DRAIN_CHECK_MS, on_drain_timer, worker);
+    loop_timer_start(&thread->drain_timer, DRAIN_CHECK_MS, on_drain_timer, thread);
 }
 
 static void on_drain_timer(loop_timer_t *timer)
@@ -272,47 +294,42 @@ static void on_drain_timer(loop_timer_t *timer)
 
 static void on_shutdown_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
-    server_worker_t *worker = H2O_STRUCT_FROM_MEMBER(server_worker_t, shutdown_receiver, receiver);
+    server_thread_t *thread = H2O_STRUCT_FROM_MEMBER(server_thread_t, shutdown_receiver, receiver);
     while (!h2o_linklist_is_empty(messages)) {
         h2o_multithread_message_t *message = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         h2o_linklist_unlink(&message->link);
         free(message);
     }
-    if (worker->stopping)
+    if (thread->worker.stopping)
         return;
-    worker->stopping = true;
+    thread->worker.stopping = true; /* chores start no new runs */
     /* Stop accepting; connections already accepted finish their requests,
      * which h2o answers with "Connection: close". */
-    h2o_context_request_shutdown(&worker->ctx);
-    loop_timer_stop(&worker->accept_retry);
-    h2o_socket_read_stop(worker->listener);
-    h2o_socket_close(worker->listener);
-    worker->listener = NULL;
-    faults_stop(worker);
-    worker->drain_deadline_ms = loop_now_ms() + active_config.shutdown_timeout_ms;
-    check_drained(worker);
+    h2o_context_request_shutdown(&thread->ctx);
+    loop_timer_stop(&thread->accept_retry);
+    h2o_socket_read_stop(thread->listener);
+    h2o_socket_close(thread->listener);
+    thread->listener = NULL;
+    chore_stop(&thread->fault_refresh);
+    thread->drain_deadline_ms = loop_now_ms() + active_config.shutdown_timeout_ms;
+    check_drained(thread);
 }
 
 /* --- worker threads -------------------------------------------------------- */
 
-static void *worker_main(void *arg)
+static void *thread_main(void *arg)
 {
-    server_worker_t *worker = arg;
-    worker->loop = h2o_evloop_create();
-    loop_timers_init(worker->loop);
-    h2o_context_init(&worker->ctx, worker->loop, &globalconf);
-    worker->accept_ctx.ctx = &worker->ctx;
-    worker->accept_ctx.hosts = globalconf.hosts;
-    worker->queue = h2o_multithread_create_queue(worker->loop);
-    h2o_multithread_register_receiver(worker->queue, &worker->shutdown_receiver, on_shutdown_message);
-
-    worker->pg = pg_pool_create(worker->loop, &pool_config);
-    worker->redis = redis_client_create(worker->loop, &active_config.redis, active_config.redis_timeout_ms);
-    if (worker->pg == NULL || worker->redis == NULL || work_pool_attach(worker) != 0) {
-        log_error(NULL, "cannot create connection pools");
+    server_thread_t *thread = arg;
+    worker_t *worker = &thread->worker;
+    h2o_evloop_t *loop = h2o_evloop_create();
+    if (worker_open(worker, worker->index, loop, &worker_settings) != 0 || work_pool_attach(worker) != 0)
         exit(1);
-    }
-    faults_start(worker);
+    h2o_context_init(&thread->ctx, loop, &globalconf);
+    thread->accept_ctx.ctx = &thread->ctx;
+    thread->accept_ctx.hosts = globalconf.hosts;
+    h2o_multithread_register_receiver(worker->queue, &thread->shutdown_receiver, on_shutdown_message);
+    if (worker->redis != NULL)
+        faults_refresh_start(&thread->fault_refresh, worker);
     if (active_service->init_worker != NULL && active_service->init_worker(worker) != 0) {
         log_error(NULL, "service worker initialisation failed", LOG_INT("worker", worker->index));
         exit(1);
@@ -324,29 +341,28 @@ static void *worker_main(void *arg)
                   LOG_INT("port", active_config.port), LOG_STRING("reason", strerror(errno)));
         exit(1);
     }
-    worker->listener = h2o_evloop_socket_create(worker->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    worker->listener->data = worker;
-    h2o_socket_read_start(worker->listener, on_accept);
-    pthread_barrier_wait(&workers_ready);
+    thread->listener = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    thread->listener->data = thread;
+    h2o_socket_read_start(thread->listener, on_accept);
+    pthread_barrier_wait(&threads_ready);
 
-    while (!worker->stopped)
-        h2o_evloop_run(worker->loop, INT32_MAX);
+    while (!thread->stopped)
+        h2o_evloop_run(loop, INT32_MAX);
 
     if (active_service->dispose_worker != NULL)
         active_service->dispose_worker(worker);
-    pg_pool_destroy(worker->pg);
-    redis_client_destroy(worker->redis);
+    loop_timer_stop(&thread->drain_timer);
+    h2o_multithread_unregister_receiver(worker->queue, &thread->shutdown_receiver);
     work_pool_detach(worker);
-    loop_timers_dispose();
-    h2o_evloop_run(worker->loop, 0); /* lets h2o free the sockets closed above */
+    worker_close(worker);
     return NULL;
 }
 
 /* The routes every service serves besides its own. */
 static const router_route_t common_routes[] = {
-    {"GET", "/health/live", health_handle_live}, {"GET", "/health/ready", health_handle_ready},
-    {"GET", "/metrics", health_handle_metrics},  {"GET", "/admin/faults", faults_handle_get},
-    {"PUT", "/admin/faults", faults_handle_put},
+    {"GET", "/health/live", health_handle_live},       {"GET", "/health/ready", health_handle_ready},
+    {"GET", "/metrics", health_handle_metrics},        {"GET", "/admin/faults", faults_admin_handle_get},
+    {"PUT", "/admin/faults", faults_admin_handle_put},
 };
 
 static router_t *build_router(const service_definition_t *service)
@@ -398,13 +414,21 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     pg_statement_t *statements = build_statements(service, &statement_count);
     if (router == NULL || statements == NULL)
         return 1;
-    pool_config = (pg_pool_config_t){
-        .conninfo = config->database_url,
-        .size = config->pg_pool_size,
-        .query_timeout_ms = config->pg_query_timeout_ms,
-        .max_queue = 4096,
-        .statements = statements,
-        .statement_count = statement_count,
+    /* What each worker opens: exactly what the service declared. */
+    worker_settings = (worker_settings_t){
+        .service = config->service,
+        .resources = service->resources,
+        .pg =
+            {
+                .conninfo = config->database_url,
+                .size = config->pg_pool_size,
+                .query_timeout_ms = config->pg_query_timeout_ms,
+                .max_queue = 4096,
+                .statements = statements,
+                .statement_count = statement_count,
+            },
+        .redis = config->redis,
+        .redis_timeout_ms = config->redis_timeout_ms,
     };
 
     h2o_config_init(&globalconf);
@@ -415,7 +439,13 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     root_handler_t *handler = (root_handler_t *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = on_req;
-    handler->router = router;
+    handler->http = (http_server_t){
+        .router = router,
+        .service = config->service,
+        .trusted_proxies = &active_config.trusted_proxies,
+        .admin_token = config->admin_token,
+        .jwt_secret = config->jwt_secret,
+    };
     http_register_error_filter(path);
     http_register_error_filter(&host->fallback_path);
 
@@ -426,18 +456,18 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
 
-    workers = calloc((size_t)config->threads, sizeof(*workers));
-    if (workers == NULL)
+    server_threads = calloc((size_t)config->threads, sizeof(*server_threads));
+    if (server_threads == NULL)
         return 1;
-    pthread_barrier_init(&workers_ready, NULL, (unsigned)config->threads + 1);
+    pthread_barrier_init(&threads_ready, NULL, (unsigned)config->threads + 1);
     for (int i = 0; i < config->threads; i++) {
-        workers[i].index = (size_t)i;
-        if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+        server_threads[i].worker.index = (size_t)i;
+        if (pthread_create(&server_threads[i].thread, NULL, thread_main, &server_threads[i]) != 0) {
             log_error(NULL, "cannot start worker thread");
             return 1;
         }
     }
-    pthread_barrier_wait(&workers_ready);
+    pthread_barrier_wait(&threads_ready);
     log_info(NULL, "service started", LOG_STRING("address", config->listen_address), LOG_INT("port", config->port),
              LOG_INT("threads", config->threads), LOG_INT("max_connections", config->max_connections),
              LOG_STRING("version", config->version));
@@ -453,10 +483,10 @@ int server_run(const service_definition_t *service, const server_config_t *confi
         h2o_multithread_message_t *message = calloc(1, sizeof(*message));
         if (message == NULL)
             abort();
-        h2o_multithread_send_message(&workers[i].shutdown_receiver, message);
+        h2o_multithread_send_message(&server_threads[i].shutdown_receiver, message);
     }
     for (int i = 0; i < config->threads; i++)
-        pthread_join(workers[i].thread, NULL);
+        pthread_join(server_threads[i].thread, NULL);
     log_info(NULL, "service stopped");
     return 0;
 }

@@ -18,7 +18,7 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
+#include "worker.h"
 
 typedef struct work_job {
     h2o_multithread_message_t super; /* first: the message is the job */
@@ -161,7 +161,7 @@ static void on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
     }
 }
 
-int work_pool_attach(server_worker_t *worker)
+int work_pool_attach(worker_t *worker)
 {
     work_port_t *port = calloc(1, sizeof(*port));
     if (port == NULL)
@@ -181,7 +181,7 @@ static void drop_messages(h2o_linklist_t *messages)
     }
 }
 
-void work_pool_detach(server_worker_t *worker)
+void work_pool_detach(worker_t *worker)
 {
     work_port_t *port = worker->work_port;
     if (port == NULL)
@@ -210,7 +210,7 @@ void work_pool_detach(server_worker_t *worker)
         free(port);
 }
 
-int work_pool_submit(server_worker_t *worker, work_run_fn run, work_done_fn done, void *data)
+int work_pool_submit(worker_t *worker, work_run_fn run, work_done_fn done, void *data)
 {
     work_job_t *job = calloc(1, sizeof(*job));
     if (job == NULL)
@@ -234,7 +234,7 @@ int work_pool_submit(server_worker_t *worker, work_run_fn run, work_done_fn done
     return 0;
 }
 
-size_t work_pool_pending(const server_worker_t *worker)
+size_t work_pool_pending(const worker_t *worker)
 {
     return worker->work_port != NULL ? worker->work_port->pending : 0;
 }

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct server_worker;
+struct worker;
 
 /* Runs on a pool thread: must not touch the loop or the request. */
 typedef void (*work_run_fn)(void *data);
@@ -34,15 +34,15 @@ void work_pool_stop(void);
 
 /* Attaches a worker's loop so that jobs it submits can report back; called by
  * the server for every worker. Returns 0 or -1. */
-int work_pool_attach(struct server_worker *worker);
-void work_pool_detach(struct server_worker *worker);
+int work_pool_attach(struct worker *worker);
+void work_pool_detach(struct worker *worker);
 
 /* Queues `run(data)` on the pool, then `done(data)` on `worker`'s loop.
  * Returns 0, or -1 when the pool is not running or its queue is full (the
  * caller answers 503; nothing was queued and `done` will not run). */
-int work_pool_submit(struct server_worker *worker, work_run_fn run, work_done_fn done, void *data);
+int work_pool_submit(struct worker *worker, work_run_fn run, work_done_fn done, void *data);
 
 /* Jobs this worker submitted whose `done` has not run yet (for shutdown). */
-size_t work_pool_pending(const struct server_worker *worker);
+size_t work_pool_pending(const struct worker *worker);
 
 #endif

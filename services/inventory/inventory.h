@@ -6,9 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache.h"
+#include "chore.h"
 #include "http.h"
 #include "pg.h"
 #include "server.h"
+#include "step.h"
 
 typedef struct inventory_config {
     int reservation_ttl_seconds; /* RESERVATION_TTL_SECONDS */
@@ -37,26 +40,23 @@ void reservations_handle_create(http_request_t *r);
 void reservations_handle_commit(http_request_t *r);
 void reservations_handle_release(http_request_t *r);
 
-/* Starts the expiry sweeper on worker 0. */
-void reservations_start_sweeper(server_worker_t *worker);
-void reservations_stop_sweeper(void);
+/* The expiry sweep: a chore on worker 0. */
+void reservations_start_sweeper(chore_t *chore, worker_t *worker);
 
 /* product_cache.c: product documents cached in Redis (cache-aside). */
 
-/* Looks up `key`; calls back with the cached JSON, or NULL on a miss, when
- * Redis is down or the inventory.cache_failure fault is on. */
-typedef void (*product_cache_get_cb)(http_request_t *r, const char *json, size_t len);
-void product_cache_get(http_request_t *r, const char *key, product_cache_get_cb cb);
+/* Looks up `key` for `c`; the next step gets the cached JSON, or NULL on
+ * a miss, when Redis is down or the inventory.cache_failure fault is on. */
+void product_cache_get(context_t *c, const char *key, cache_found_fn next, void *data);
 
 /* Stores a document (fire-and-forget); list keys are also tracked so that
  * one invalidation removes every cached page. */
-void product_cache_put(server_worker_t *worker, const char *key, const char *json, size_t len, bool is_list);
+void product_cache_put(worker_t *worker, const char *key, const char *json, size_t len, bool is_list);
 
-/* Removes the cached documents of `skus` and every cached list page, then
- * calls `done` (even when Redis is down). */
-typedef void (*product_cache_done_cb)(void *data);
-void product_cache_invalidate(server_worker_t *worker, const char *const *skus, size_t count,
-                              product_cache_done_cb done, void *data);
+/* Removes the cached documents of `skus` and every cached list page as a
+ * step of `c`, then runs `next` (also when Redis is down: nothing cached
+ * can be served then either) unless `c` was cancelled. */
+void product_cache_invalidate(context_t *c, const char *const *skus, size_t count, step_done_fn next, void *data);
 
 /* Invalidates `skus` (and every list page), then answers `status` with
  * `json` (copied now): a client that gets the answer reads fresh data. */
@@ -69,8 +69,8 @@ void product_cache_list_key(char *buf, size_t size, const char *category, int li
 
 /* stock_metrics.c: business metrics. */
 void inventory_metrics_register(void);
-void stock_metrics_start(server_worker_t *worker);
-void stock_metrics_stop(void);
+/* The stock gauges' refresh: a chore on worker 0. */
+void stock_metrics_start(chore_t *chore, worker_t *worker);
 /* outcome: held, duplicate, insufficient_stock, unknown_sku, committed,
  * released, expired, conflict */
 void inventory_count_reservation(const char *outcome, double n);

@@ -16,27 +16,29 @@ static const router_route_t routes[] = {
     {"POST", "/api/inventory/reservations/{id}/release", reservations_handle_release},
 };
 
-/* Worker 0 also runs the process-wide chores: the reservation expiry sweep
- * and the stock metrics refresh. */
-static int init_worker(server_worker_t *worker)
+/* Worker 0 also runs the process-wide chores. */
+static chore_t expiry_sweep, stock_refresh;
+
+static int init_worker(worker_t *worker)
 {
     if (worker->index == 0) {
-        reservations_start_sweeper(worker);
-        stock_metrics_start(worker);
+        reservations_start_sweeper(&expiry_sweep, worker);
+        stock_metrics_start(&stock_refresh, worker);
     }
     return 0;
 }
 
-static void dispose_worker(server_worker_t *worker)
+static void dispose_worker(worker_t *worker)
 {
     if (worker->index == 0) {
-        reservations_stop_sweeper();
-        stock_metrics_stop();
+        chore_stop(&expiry_sweep);
+        chore_stop(&stock_refresh);
     }
 }
 
 static const service_definition_t inventory_service = {
     .name = "inventory",
+    .resources = WORKER_POSTGRES | WORKER_REDIS,
     .routes = routes,
     .route_count = sizeof(routes) / sizeof(routes[0]),
     .statements = inventory_statements,

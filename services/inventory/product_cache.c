@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "cache.h"
-#include "faults.h"
 #include "inventory.h"
 
 #define LIST_KEYS_SET "inventory:list-keys"
@@ -36,19 +35,19 @@ void product_cache_list_key(char *buf, size_t size, const char *category, int li
     snprintf(buf, size, "inventory:list:%s:%d:%d", category != NULL ? category : "*", limit, offset);
 }
 
-static bool cache_disabled(const server_worker_t *worker)
+static bool cache_disabled(const worker_t *worker)
 {
-    return faults_own(worker, "cache_failure") > 0;
+    return worker_fault(worker, "cache_failure") > 0;
 }
 
-void product_cache_get(http_request_t *r, const char *key, product_cache_get_cb cb)
+void product_cache_get(context_t *c, const char *key, cache_found_fn next, void *data)
 {
-    cache_get(r, key, cache_disabled(r->worker), inventory_count_cache, cb);
+    cache_get(c, key, cache_disabled(c->worker), inventory_count_cache, next, data);
 }
 
-void product_cache_put(server_worker_t *worker, const char *key, const char *json, size_t len, bool is_list)
+void product_cache_put(worker_t *worker, const char *key, const char *json, size_t len, bool is_list)
 {
-    if (cache_disabled(worker) || !redis_client_is_up(worker->redis))
+    if (cache_disabled(worker) || worker->redis == NULL || !redis_client_is_up(worker->redis))
         return;
     cache_put(worker, key, json, len, inventory_config.cache_ttl_seconds);
     if (is_list) {
@@ -58,79 +57,57 @@ void product_cache_put(server_worker_t *worker, const char *key, const char *jso
 }
 
 typedef struct invalidation {
-    product_cache_done_cb done;
+    context_t *c;
+    step_done_fn next;
     void *data;
 } invalidation_t;
 
 static void on_invalidated(void *data, const redisReply *reply, const char *error)
 {
-    invalidation_t invalidation = *(invalidation_t *)data;
-    free(data);
+    invalidation_t *invalidation = data;
     (void)reply;
     (void)error; /* Redis down: nothing cached can be served either */
-    invalidation.done(invalidation.data);
+    if (!context_is_cancelled(invalidation->c))
+        invalidation->next(invalidation->data);
 }
 
-void product_cache_invalidate(server_worker_t *worker, const char *const *skus, size_t count,
-                              product_cache_done_cb done, void *data)
+void product_cache_invalidate(context_t *c, const char *const *skus, size_t count, step_done_fn next, void *data)
 {
-    invalidation_t *invalidation = malloc(sizeof(*invalidation));
-    char **keys = calloc(count + 1, sizeof(char *));
-    const char **argv = calloc(count + 4, sizeof(char *));
-    if (invalidation == NULL || keys == NULL || argv == NULL) {
-        free(invalidation);
-        free(keys);
-        free(argv);
-        done(data);
-        return;
-    }
-    *invalidation = (invalidation_t){done, data};
+    invalidation_t *invalidation = context_alloc(c, sizeof(*invalidation));
+    *invalidation = (invalidation_t){c, next, data};
+    /* EVAL script n-keys product-keys... list-keys-set */
+    const char **argv = context_alloc(c, (count + 4) * sizeof(*argv));
     char key_count[16];
     snprintf(key_count, sizeof(key_count), "%zu", count + 1);
     argv[0] = "EVAL";
     argv[1] = invalidate_script;
     argv[2] = key_count;
     for (size_t i = 0; i < count; i++) {
-        keys[i] = malloc(64);
-        if (keys[i] != NULL)
-            product_cache_product_key(keys[i], 64, skus[i]);
-        argv[3 + i] = keys[i] != NULL ? keys[i] : LIST_KEYS_SET;
+        char *key = context_alloc(c, 64);
+        product_cache_product_key(key, 64, skus[i]);
+        argv[3 + i] = key;
     }
     argv[3 + count] = LIST_KEYS_SET;
-    redis_command_argv(worker->redis, on_invalidated, invalidation, (int)count + 4, argv, NULL);
-    for (size_t i = 0; i < count; i++)
-        free(keys[i]);
-    free(keys);
-    free(argv);
+    step_redis_raw(c, (int)count + 4, argv, NULL, on_invalidated, invalidation);
 }
 
 typedef struct deferred_response {
     http_request_t *r;
     int status;
+    const char *body;
     size_t len;
-    char body[];
 } deferred_response_t;
 
-static void on_invalidated_respond(void *data)
+static void respond(void *data)
 {
     deferred_response_t *deferred = data;
-    if (http_request_resume(deferred->r))
-        http_respond_json_text(deferred->r, deferred->status, deferred->body, deferred->len);
-    free(deferred);
+    http_respond_json_text(deferred->r, deferred->status, deferred->body, deferred->len);
 }
 
 void product_cache_invalidate_and_respond(http_request_t *r, const char *const *skus, size_t count, int status,
                                           const char *json, size_t len)
 {
-    deferred_response_t *deferred = malloc(sizeof(*deferred) + len + 1);
-    if (deferred == NULL) {
-        http_respond_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    deferred->r = http_request_hold(r);
-    deferred->status = status;
-    deferred->len = len;
-    memcpy(deferred->body, json, len);
-    deferred->body[len] = '\0';
-    product_cache_invalidate(r->worker, skus, count, on_invalidated_respond, deferred);
+    deferred_response_t *deferred = context_alloc(&r->super, sizeof(*deferred));
+    *deferred = (deferred_response_t){r, status, context_strdup(&r->super, json, len), len};
+    product_cache_invalidate(&r->super, skus, count, respond, deferred);
 }

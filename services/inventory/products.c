@@ -6,7 +6,7 @@
  *   PATCH /api/inventory/products/{sku}    price, stock adjustment, ... (admin)
  *
  * Reads go cache -> PostgreSQL -> cache; writes go to PostgreSQL, then
- * invalidate the cache, then answer.
+ * invalidate the cache, then answer: each a short chain of named steps.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +20,21 @@
 #define MAX_PAGE_SIZE     100
 #define MAX_OFFSET        1000000
 
+/* A read: the cache first, then the database (which refills the cache). */
 typedef struct product_read {
+    http_request_t *r;
     char cache_key[128];
     const char *statement;
     bool is_list;
     const char *params[3];
 } product_read_t;
+
+/* A write: create (POST) or update (PATCH) of one product. */
+typedef struct product_write {
+    http_request_t *r;
+    const char *sku;
+    bool creating;
+} product_write_t;
 
 bool products_valid_sku(const char *sku)
 {
@@ -61,34 +70,34 @@ static const char *sku_param(http_request_t *r)
     return sku;
 }
 
-/* --- reads ------------------------------------------------------------------ */
+/* --- reads: check_cache -> load_product -> store_and_answer ----------------- */
 
-static void on_product_loaded(void *data, const pg_reply_t *reply)
+static void store_and_answer(void *data, const PGresult *result)
 {
-    http_request_t *r = data;
-    if (!http_request_resume(r))
-        return;
-    product_read_t *read = r->state;
-    if (!http_check_pg_reply(r, reply))
-        return;
-    if (PQntuples(reply->result) == 0) {
-        http_respond_error(r, 404, "not_found", "no product with sku %s", read->params[0]);
+    product_read_t *read = data;
+    if (PQntuples(result) == 0) {
+        http_respond_error(read->r, 404, "not_found", "no product with sku %s", read->params[0]);
         return;
     }
-    const char *json = PQgetvalue(reply->result, 0, 0);
-    size_t len = (size_t)PQgetlength(reply->result, 0, 0);
-    product_cache_put(r->worker, read->cache_key, json, len, read->is_list);
-    http_respond_json_text(r, 200, json, len);
+    const char *json = PQgetvalue(result, 0, 0);
+    size_t len = (size_t)PQgetlength(result, 0, 0);
+    product_cache_put(read->r->super.worker, read->cache_key, json, len, read->is_list);
+    http_respond_json_text(read->r, 200, json, len);
 }
 
-static void on_cache_checked(http_request_t *r, const char *json, size_t len)
+static void load_product(void *data, const char *cached, size_t len)
 {
-    if (json != NULL) {
-        http_respond_json_text(r, 200, json, len);
+    product_read_t *read = data;
+    if (cached != NULL) {
+        http_respond_json_text(read->r, 200, cached, len);
         return;
     }
-    product_read_t *read = r->state;
-    pg_query(r->worker->pg, read->statement, read->params, on_product_loaded, http_request_hold(r));
+    step_query(&read->r->super, read->statement, read->params, store_and_answer, read);
+}
+
+static void check_cache(product_read_t *read)
+{
+    product_cache_get(&read->r->super, read->cache_key, load_product, read);
 }
 
 void products_handle_get(http_request_t *r)
@@ -96,12 +105,12 @@ void products_handle_get(http_request_t *r)
     const char *sku = sku_param(r);
     if (sku == NULL)
         return;
-    product_read_t *read = http_request_alloc(r, sizeof(*read));
-    r->state = read;
+    product_read_t *read = context_alloc(&r->super, sizeof(*read));
+    read->r = r;
     read->statement = "product_get";
     read->params[0] = sku;
     product_cache_product_key(read->cache_key, sizeof(read->cache_key), sku);
-    product_cache_get(r, read->cache_key, on_cache_checked);
+    check_cache(read);
 }
 
 void products_handle_list(http_request_t *r)
@@ -117,18 +126,18 @@ void products_handle_list(http_request_t *r)
     if (!http_query_long(r, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE, &limit) ||
         !http_query_long(r, "offset", 0, 0, MAX_OFFSET, &offset))
         return;
-    product_read_t *read = http_request_alloc(r, sizeof(*read));
-    r->state = read;
+    product_read_t *read = context_alloc(&r->super, sizeof(*read));
+    read->r = r;
     read->statement = "product_list";
     read->is_list = true;
-    char *numbers = http_request_alloc(r, 48);
+    char *numbers = context_alloc(&r->super, 48);
     snprintf(numbers, 24, "%ld", limit);
     snprintf(numbers + 24, 24, "%ld", offset);
     read->params[0] = category;
     read->params[1] = numbers;
     read->params[2] = numbers + 24;
     product_cache_list_key(read->cache_key, sizeof(read->cache_key), category, (int)limit, (int)offset);
-    product_cache_get(r, read->cache_key, on_cache_checked);
+    check_cache(read);
 }
 
 /* --- writes ----------------------------------------------------------------- */
@@ -178,42 +187,45 @@ static int read_product_fields(const json_t *body, bool creating, product_fields
     return 0;
 }
 
-/* Formats an optional integer parameter into the request pool. */
+/* Formats an optional integer parameter into the request's memory. */
 static const char *int_param(http_request_t *r, bool present, long long value)
 {
     if (!present)
         return NULL;
-    char *text = http_request_alloc(r, 24);
+    char *text = context_alloc(&r->super, 24);
     snprintf(text, 24, "%lld", value);
     return text;
 }
 
-static void on_product_written(void *data, const pg_reply_t *reply)
+/* A duplicate SKU (23505) is a 409, stock below zero (the CHECK, 23514)
+ * a 422; other errors are the default 500. */
+static bool answer_refusal(void *data, const pg_reply_t *reply)
 {
-    http_request_t *r = data;
-    if (!http_request_resume(r))
-        return;
-    const char *sku = r->state;
-    bool creating = strcmp(r->match.route->method, "POST") == 0;
-    if (reply->status == PG_ERROR && strcmp(reply->sqlstate, "23505") == 0) {
-        http_respond_error(r, 409, "already_exists", "a product with sku %s already exists", sku);
+    product_write_t *write = data;
+    if (strcmp(reply->sqlstate, "23505") == 0) {
+        http_respond_error(write->r, 409, "already_exists", "a product with sku %s already exists", write->sku);
+        return true;
+    }
+    if (strcmp(reply->sqlstate, "23514") == 0) {
+        http_respond_error_details(write->r, 422, "insufficient_stock", "stock cannot go below zero",
+                                   json_pack("{s:s}", "sku", write->sku));
+        return true;
+    }
+    return false;
+}
+
+static void invalidate_and_answer(void *data, const PGresult *result)
+{
+    product_write_t *write = data;
+    http_request_t *r = write->r;
+    if (PQntuples(result) == 0) {
+        http_respond_error(r, 404, "not_found", "no product with sku %s", write->sku);
         return;
     }
-    if (reply->status == PG_ERROR && strcmp(reply->sqlstate, "23514") == 0) {
-        http_respond_error_details(r, 422, "insufficient_stock", "stock cannot go below zero",
-                                   json_pack("{s:s}", "sku", sku));
-        return;
-    }
-    if (!http_check_pg_reply(r, reply))
-        return;
-    if (PQntuples(reply->result) == 0) {
-        http_respond_error(r, 404, "not_found", "no product with sku %s", sku);
-        return;
-    }
-    log_info(&r->trace, creating ? "product created" : "product updated", LOG_STRING("sku", sku));
-    const char *skus[] = {sku};
-    product_cache_invalidate_and_respond(r, skus, 1, creating ? 201 : 200, PQgetvalue(reply->result, 0, 0),
-                                         (size_t)PQgetlength(reply->result, 0, 0));
+    context_info(&r->super, write->creating ? "product created" : "product updated", LOG_STRING("sku", write->sku));
+    const char *skus[] = {write->sku};
+    product_cache_invalidate_and_respond(r, skus, 1, write->creating ? 201 : 200, PQgetvalue(result, 0, 0),
+                                         (size_t)PQgetlength(result, 0, 0));
 }
 
 /* The body validation both writes start with (once auth_require has let
@@ -233,15 +245,20 @@ static json_t *read_product_body(http_request_t *r, bool creating, product_field
     return body;
 }
 
-static void create_product(http_request_t *r, const auth_claims_t *who)
+static product_write_t *new_write(http_request_t *r, const char *sku, bool creating)
+{
+    product_write_t *write = context_alloc(&r->super, sizeof(*write));
+    *write = (product_write_t){r, context_strdup(&r->super, sku, SIZE_MAX), creating};
+    return write;
+}
+
+static void create_product(http_request_t *r, const jwt_claims_t *who)
 {
     (void)who;
     product_fields_t f;
     json_t *body = read_product_body(r, true, &f);
     if (body == NULL)
         return;
-    /* libpq copies the parameters, so body may go once pg_query returns. */
-    r->state = h2o_strdup(&r->req->pool, f.sku, SIZE_MAX).base;
     const char *params[] = {f.sku,
                             f.name,
                             f.description,
@@ -250,11 +267,13 @@ static void create_product(http_request_t *r, const auth_claims_t *who)
                             f.currency,
                             int_param(r, true, f.stock),
                             int_param(r, f.has_threshold, f.low_stock_threshold)};
-    pg_query(r->worker->pg, "product_create", params, on_product_written, http_request_hold(r));
+    /* libpq copies the parameters, so body may go once the step started */
+    step_query_catch(&r->super, "product_create", params, invalidate_and_answer, answer_refusal,
+                     new_write(r, f.sku, true));
     json_decref(body);
 }
 
-static void update_product(http_request_t *r, const auth_claims_t *who)
+static void update_product(http_request_t *r, const jwt_claims_t *who)
 {
     (void)who;
     const char *sku = sku_param(r);
@@ -262,7 +281,6 @@ static void update_product(http_request_t *r, const auth_claims_t *who)
     json_t *body = sku != NULL ? read_product_body(r, false, &f) : NULL;
     if (body == NULL)
         return;
-    r->state = (void *)sku;
     const char *params[] = {sku,
                             f.name,
                             f.description,
@@ -270,16 +288,17 @@ static void update_product(http_request_t *r, const auth_claims_t *who)
                             int_param(r, f.has_price, f.price_cents),
                             int_param(r, f.has_adjustment, f.stock_adjustment),
                             int_param(r, f.has_threshold, f.low_stock_threshold)};
-    pg_query(r->worker->pg, "product_update", params, on_product_written, http_request_hold(r));
+    step_query_catch(&r->super, "product_update", params, invalidate_and_answer, answer_refusal,
+                     new_write(r, sku, false));
     json_decref(body);
 }
 
 void products_handle_create(http_request_t *r)
 {
-    auth_require(r, AUTH_ROLE_ADMIN, create_product);
+    auth_require(r, JWT_ROLE_ADMIN, create_product);
 }
 
 void products_handle_update(http_request_t *r)
 {
-    auth_require(r, AUTH_ROLE_ADMIN, update_product);
+    auth_require(r, JWT_ROLE_ADMIN, update_product);
 }

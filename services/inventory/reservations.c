@@ -19,7 +19,10 @@
 #define MAX_QTY     1000
 #define SWEEP_BATCH 100
 
+/* POST /reservations: validate -> reserve -> (retry once on a race) ->
+ * answer_outcome, invalidating the cache when stock was held. */
 typedef struct reservation_request {
+    http_request_t *r;
     char order_id[65];
     size_t item_count;
     char skus[MAX_ITEMS][33];
@@ -27,7 +30,21 @@ typedef struct reservation_request {
     bool retried;
 } reservation_request_t;
 
-static void on_reserved(void *data, const pg_reply_t *reply);
+/* POST /reservations/{id}/commit or /release: the mode is the route's. */
+typedef struct transition {
+    http_request_t *r;
+    const char *id;
+    const char *statement;
+    bool committing;
+} transition_t;
+
+/* One run of the expiry sweep. */
+typedef struct sweep {
+    context_t *run;
+    chore_t *chore;
+} sweep_t;
+
+static void reserve(reservation_request_t *req);
 
 static bool valid_order_id(const char *id)
 {
@@ -119,29 +136,18 @@ static const char *const *sku_list(const reservation_request_t *req, const char 
     return out;
 }
 
-static void on_reserved(void *data, const pg_reply_t *reply)
+static void answer_outcome(void *data, const PGresult *result)
 {
-    http_request_t *r = data;
-    if (!http_request_resume(r))
-        return;
-    reservation_request_t *req = r->state;
-    if (reply->status == PG_ERROR && strcmp(reply->sqlstate, "23505") == 0 && !req->retried) {
-        /* a concurrent request for the same order won the race: asking
-         * again returns its reservation */
-        req->retried = true;
-        pg_query(r->worker->pg, "reservation_create", req->params, on_reserved, http_request_hold(r));
-        return;
-    }
-    if (!http_check_pg_reply(r, reply))
-        return;
-    const char *outcome = PQgetvalue(reply->result, 0, 0);
-    const char *body = PQgetvalue(reply->result, 0, 1);
-    size_t len = (size_t)PQgetlength(reply->result, 0, 1);
+    reservation_request_t *req = data;
+    http_request_t *r = req->r;
+    const char *outcome = PQgetvalue(result, 0, 0);
+    const char *body = PQgetvalue(result, 0, 1);
+    size_t len = (size_t)PQgetlength(result, 0, 1);
 
     if (strcmp(outcome, "held") == 0) {
         inventory_count_reservation("held", 1);
-        log_info(&r->trace, "reservation held", LOG_STRING("order_id", req->order_id),
-                 LOG_INT("items", req->item_count));
+        context_info(&r->super, "reservation held", LOG_STRING("order_id", req->order_id),
+                     LOG_INT("items", req->item_count));
         const char *skus[MAX_ITEMS];
         product_cache_invalidate_and_respond(r, sku_list(req, skus), req->item_count, 201, body, len);
         return;
@@ -159,8 +165,8 @@ static void on_reserved(void *data, const pg_reply_t *reply)
         snprintf(message, sizeof(message), "insufficient stock for %s: requested %lld, available %lld", sku,
                  (long long)json_integer_value(json_object_get(details, "requested")),
                  (long long)json_integer_value(json_object_get(details, "available")));
-        log_info(&r->trace, "reservation refused", LOG_STRING("order_id", req->order_id),
-                 LOG_STRING("reason", "insufficient_stock"), LOG_STRING("sku", sku));
+        context_info(&r->super, "reservation refused", LOG_STRING("order_id", req->order_id),
+                     LOG_STRING("reason", "insufficient_stock"), LOG_STRING("sku", sku));
         http_respond_error_details(r, 409, "insufficient_stock", message, details);
     } else if (strcmp(outcome, "unknown_sku") == 0) {
         inventory_count_reservation("unknown_sku", 1);
@@ -175,12 +181,30 @@ static void on_reserved(void *data, const pg_reply_t *reply)
     }
 }
 
+/* A concurrent request for the same order won the race (the unique key on
+ * order_id): asking again returns its reservation. */
+static bool retry_after_race(void *data, const pg_reply_t *reply)
+{
+    reservation_request_t *req = data;
+    if (strcmp(reply->sqlstate, "23505") != 0 || req->retried)
+        return false;
+    req->retried = true;
+    reserve(req);
+    return true;
+}
+
+static void reserve(reservation_request_t *req)
+{
+    step_query_catch(&req->r->super, "reservation_create", req->params, answer_outcome, retry_after_race, req);
+}
+
 void reservations_handle_create(http_request_t *r)
 {
     json_t *body = http_read_json_body(r);
     if (body == NULL)
         return;
-    reservation_request_t *req = http_request_alloc(r, sizeof(*req));
+    reservation_request_t *req = context_alloc(&r->super, sizeof(*req));
+    req->r = r;
     json_field_error_t error;
     json_t *items = read_reservation(body, req, &error);
     json_decref(body);
@@ -190,14 +214,13 @@ void reservations_handle_create(http_request_t *r)
     }
     char *items_text = json_dumps(items, JSON_COMPACT);
     json_decref(items);
-    char *ttl = http_request_alloc(r, 16);
+    char *ttl = context_alloc(&r->super, 16);
     snprintf(ttl, 16, "%d", inventory_config.reservation_ttl_seconds);
     req->params[0] = req->order_id;
-    req->params[1] = h2o_strdup(&r->req->pool, items_text, SIZE_MAX).base;
+    req->params[1] = context_strdup(&r->super, items_text, SIZE_MAX);
     req->params[2] = ttl;
     free(items_text);
-    r->state = req;
-    pg_query(r->worker->pg, "reservation_create", req->params, on_reserved, http_request_hold(r));
+    reserve(req);
 }
 
 /* --- commit and release ----------------------------------------------------- */
@@ -230,35 +253,30 @@ static void invalidate_and_respond(http_request_t *r, const char *reservation, s
     product_cache_invalidate_and_respond(r, list, count, status, response, response_len);
 }
 
-static void on_transition(void *data, const pg_reply_t *reply)
+static void answer_transition(void *data, const PGresult *result)
 {
-    http_request_t *r = data;
-    if (!http_request_resume(r))
-        return;
-    const char *id = r->state;
-    if (!http_check_pg_reply(r, reply))
-        return;
-    const char *outcome = PQgetvalue(reply->result, 0, 0);
-    const char *body = PQgetvalue(reply->result, 0, 1);
-    size_t len = (size_t)PQgetlength(reply->result, 0, 1);
+    transition_t *t = data;
+    http_request_t *r = t->r;
+    const char *outcome = PQgetvalue(result, 0, 0);
+    const char *body = PQgetvalue(result, 0, 1);
+    size_t len = (size_t)PQgetlength(result, 0, 1);
 
     if (strcmp(outcome, "not_found") == 0) {
-        http_respond_error(r, 404, "not_found", "no reservation with id %s", id);
+        http_respond_error(r, 404, "not_found", "no reservation with id %s", t->id);
     } else if (strcmp(outcome, "committed") == 0 || strcmp(outcome, "released") == 0) {
-        bool committing = strstr(r->route, "/commit") != NULL;
-        if (committing == (strcmp(outcome, "committed") == 0)) {
+        if (t->committing == (strcmp(outcome, "committed") == 0)) {
             /* the transition this request asked for happened now */
             inventory_count_reservation(outcome, 1);
-            log_info(&r->trace, committing ? "reservation committed" : "reservation released",
-                     LOG_STRING("reservation_id", id));
+            context_info(&r->super, t->committing ? "reservation committed" : "reservation released",
+                         LOG_STRING("reservation_id", t->id));
             invalidate_and_respond(r, body, len, 200, body, len);
         } else {
             /* commit of a released one, or release of a committed one */
             inventory_count_reservation("conflict", 1);
             json_t *doc = json_loadb(body, len, 0, NULL);
-            http_respond_error_details(r, 409, committing ? "reservation_released" : "reservation_committed",
-                                       committing ? "the reservation was released and cannot be committed"
-                                                  : "the reservation was committed and cannot be released",
+            http_respond_error_details(r, 409, t->committing ? "reservation_released" : "reservation_committed",
+                                       t->committing ? "the reservation was released and cannot be committed"
+                                                     : "the reservation was committed and cannot be released",
                                        json_pack("{s:o}", "reservation", doc != NULL ? doc : json_null()));
         }
     } else if (strcmp(outcome, "expired") == 0) {
@@ -278,7 +296,7 @@ static void on_transition(void *data, const pg_reply_t *reply)
     }
 }
 
-static void transition(http_request_t *r, const char *statement)
+static void transition(http_request_t *r, bool committing)
 {
     const char *id = http_path_param(r, "id");
     if (id == NULL || !valid_uuid(id)) {
@@ -287,76 +305,62 @@ static void transition(http_request_t *r, const char *statement)
         http_respond_field_error(r, &error);
         return;
     }
-    r->state = (void *)id;
+    transition_t *t = context_alloc(&r->super, sizeof(*t));
+    *t = (transition_t){r, id, committing ? "reservation_commit" : "reservation_release", committing};
     const char *params[] = {id};
-    pg_query(r->worker->pg, statement, params, on_transition, http_request_hold(r));
+    step_query(&r->super, t->statement, params, answer_transition, t);
 }
 
 void reservations_handle_commit(http_request_t *r)
 {
-    transition(r, "reservation_commit");
+    transition(r, true);
 }
 
 void reservations_handle_release(http_request_t *r)
 {
-    transition(r, "reservation_release");
+    transition(r, false);
 }
 
-/* --- expiry sweeper (worker 0) ---------------------------------------------- */
-
-static loop_timer_t sweep_timer;
-static bool sweeping;
-
-static void on_sweep_timer(loop_timer_t *timer);
+/* --- expiry sweep (a chore on worker 0) ----------------------------------------- */
 
 static void on_cache_cleaned(void *data)
 {
     (void)data;
 }
 
-static void on_swept(void *data, const pg_reply_t *reply)
+static void invalidate_expired(void *data, const PGresult *result)
 {
-    server_worker_t *worker = data;
-    uint64_t next = inventory_config.expiry_sweep_ms;
-    if (reply->status == PG_OK && PQntuples(reply->result) == 1) {
-        long expired = strtol(PQgetvalue(reply->result, 0, 0), NULL, 10);
-        if (expired > 0) {
-            inventory_count_reservation("expired", (double)expired);
-            log_info(NULL, "reservations expired", LOG_INT("count", expired));
-            json_t *array = json_loads(PQgetvalue(reply->result, 0, 1), 0, NULL);
-            size_t count = json_array_size(array);
-            const char **list = calloc(count + 1, sizeof(*list));
-            for (size_t i = 0; list != NULL && i < count; i++)
-                list[i] = json_string_value(json_array_get(array, i));
-            if (list != NULL)
-                product_cache_invalidate(worker, list, count, on_cache_cleaned, NULL);
-            free(list);
-            json_decref(array);
-        }
-        if (expired == SWEEP_BATCH)
-            next = 0; /* more are waiting */
-    }
-    if (sweeping)
-        loop_timer_start(&sweep_timer, next, on_sweep_timer, worker);
+    sweep_t *sweep = data;
+    if (PQntuples(result) != 1)
+        return;
+    long expired = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    if (expired <= 0)
+        return;
+    inventory_count_reservation("expired", (double)expired);
+    context_info(sweep->run, "reservations expired", LOG_INT("count", expired));
+    json_t *array = json_loads(PQgetvalue(result, 0, 1), 0, NULL);
+    size_t count = json_array_size(array);
+    const char **list = context_alloc(sweep->run, (count + 1) * sizeof(*list));
+    for (size_t i = 0; i < count; i++)
+        list[i] = context_strdup(sweep->run, json_string_value(json_array_get(array, i)) ?: "", SIZE_MAX);
+    json_decref(array);
+    product_cache_invalidate(sweep->run, list, count, on_cache_cleaned, NULL);
+    if (expired == SWEEP_BATCH)
+        chore_again_now(sweep->chore); /* more are waiting */
 }
 
-static void on_sweep_timer(loop_timer_t *timer)
+static void expire_reservations(context_t *run, void *data)
 {
-    server_worker_t *worker = timer->data;
+    sweep_t *sweep = context_alloc(run, sizeof(*sweep));
+    *sweep = (sweep_t){run, data};
     char batch[16];
     snprintf(batch, sizeof(batch), "%d", SWEEP_BATCH);
     const char *params[] = {batch};
-    pg_query(worker->pg, "reservation_expire", params, on_swept, worker);
+    step_query(run, "reservation_expire", params, invalidate_expired, sweep);
 }
 
-void reservations_start_sweeper(server_worker_t *worker)
+void reservations_start_sweeper(chore_t *chore, worker_t *worker)
 {
-    sweeping = true;
-    loop_timer_start(&sweep_timer, inventory_config.expiry_sweep_ms, on_sweep_timer, worker);
-}
-
-void reservations_stop_sweeper(void)
-{
-    sweeping = false;
-    loop_timer_stop(&sweep_timer);
+    chore_start(chore, worker, "reservation_expiry", inventory_config.expiry_sweep_ms, inventory_config.expiry_sweep_ms,
+                expire_reservations, chore);
 }

@@ -8,12 +8,9 @@
 #include <stdlib.h>
 
 #include "inventory.h"
-#include "log.h"
 #include "metrics.h"
 
 static metrics_family_t *stock_gauge, *low_stock_gauge, *reservations_total, *cache_total;
-static loop_timer_t refresh_timer;
-static bool refreshing;
 
 void inventory_metrics_register(void)
 {
@@ -39,41 +36,27 @@ void inventory_count_cache(const char *result)
     metrics_counter_add(cache_total, (const char *const[]){result}, 1);
 }
 
-static void on_refresh_timer(loop_timer_t *timer);
-
-static void on_stock_levels(void *data, const pg_reply_t *reply)
+static void set_stock_gauges(void *data, const PGresult *result)
 {
-    server_worker_t *worker = data;
-    if (reply->status == PG_OK) {
-        int rows = PQntuples(reply->result), low = 0;
-        for (int i = 0; i < rows; i++) {
-            const char *sku = PQgetvalue(reply->result, i, 0);
-            long stock = strtol(PQgetvalue(reply->result, i, 1), NULL, 10);
-            long threshold = strtol(PQgetvalue(reply->result, i, 2), NULL, 10);
-            metrics_gauge_set(stock_gauge, (const char *const[]){sku}, (double)stock);
-            low += stock <= threshold;
-        }
-        metrics_gauge_set(low_stock_gauge, NULL, low);
+    (void)data;
+    int rows = PQntuples(result), low = 0;
+    for (int i = 0; i < rows; i++) {
+        const char *sku = PQgetvalue(result, i, 0);
+        long stock = strtol(PQgetvalue(result, i, 1), NULL, 10);
+        long threshold = strtol(PQgetvalue(result, i, 2), NULL, 10);
+        metrics_gauge_set(stock_gauge, (const char *const[]){sku}, (double)stock);
+        low += stock <= threshold;
     }
-    if (refreshing)
-        loop_timer_start(&refresh_timer, inventory_config.stock_refresh_ms, on_refresh_timer, worker);
+    metrics_gauge_set(low_stock_gauge, NULL, low);
 }
 
-static void on_refresh_timer(loop_timer_t *timer)
+static void read_stock_levels(context_t *run, void *data)
 {
-    server_worker_t *worker = timer->data;
-    pg_query(worker->pg, "stock_levels", NULL, on_stock_levels, worker);
+    step_query(run, "stock_levels", NULL, set_stock_gauges, data);
 }
 
-void stock_metrics_start(server_worker_t *worker)
+void stock_metrics_start(chore_t *chore, worker_t *worker)
 {
-    refreshing = true;
     /* the first read waits for the pool to connect */
-    loop_timer_start(&refresh_timer, 500, on_refresh_timer, worker);
-}
-
-void stock_metrics_stop(void)
-{
-    refreshing = false;
-    loop_timer_stop(&refresh_timer);
+    chore_start(chore, worker, "stock_metrics", 500, inventory_config.stock_refresh_ms, read_stock_levels, NULL);
 }

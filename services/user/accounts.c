@@ -21,7 +21,7 @@
 #define DEFAULT_PAGE_SIZE 20
 #define MAX_PAGE_SIZE     100
 #define MAX_OFFSET        1000000
-#define CACHE_KEY_MAX     (16 + AUTH_ID_MAX)
+#define CACHE_KEY_MAX     (16 + JWT_ID_MAX)
 
 /* --- GET /api/users/me ----------------------------------------------------------- */
 
@@ -30,67 +30,70 @@ static void cache_key(char *buf, size_t size, const char *id)
     snprintf(buf, size, "users:user:%s", id);
 }
 
-void accounts_cache_store(server_worker_t *worker, const char *id, const char *doc, size_t len)
+void accounts_cache_store(worker_t *worker, const char *id, const char *doc, size_t len)
 {
     char key[CACHE_KEY_MAX];
     cache_key(key, sizeof(key), id);
     cache_put(worker, key, doc, len, user_config.cache_ttl_seconds);
 }
 
-static void on_me_loaded(void *data, const pg_reply_t *reply)
+/* /me: check_cache -> load_account -> store_and_answer */
+typedef struct me_read {
+    http_request_t *r;
+    const char *id;
+} me_read_t;
+
+static void store_and_answer(void *data, const PGresult *result)
 {
-    http_request_t *r = data;
-    if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
-        return;
-    if (PQntuples(reply->result) == 0) {
-        http_respond_error(r, 401, "invalid_token", "the token's account no longer exists");
+    me_read_t *me = data;
+    if (PQntuples(result) == 0) {
+        http_respond_error(me->r, 401, "invalid_token", "the token's account no longer exists");
         return;
     }
-    const char *doc = PQgetvalue(reply->result, 0, 0);
-    size_t len = (size_t)PQgetlength(reply->result, 0, 0);
-    accounts_cache_store(r->worker, r->state, doc, len);
-    http_respond_json_text(r, 200, doc, len);
+    const char *doc = PQgetvalue(result, 0, 0);
+    size_t len = (size_t)PQgetlength(result, 0, 0);
+    accounts_cache_store(me->r->super.worker, me->id, doc, len);
+    http_respond_json_text(me->r, 200, doc, len);
 }
 
-static void on_me_cached(http_request_t *r, const char *doc, size_t len)
+static void load_account(void *data, const char *cached, size_t len)
 {
-    if (doc != NULL) {
-        http_respond_json_text(r, 200, doc, len);
+    me_read_t *me = data;
+    if (cached != NULL) {
+        http_respond_json_text(me->r, 200, cached, len);
         return;
     }
-    const char *params[] = {r->state};
-    pg_query(r->worker->pg, "user_get", params, on_me_loaded, http_request_hold(r));
+    const char *params[] = {me->id};
+    step_query(&me->r->super, "user_get", params, store_and_answer, me);
 }
 
 /* Cache first: /me is what every client calls after logging in. */
-static void show_me(http_request_t *r, const auth_claims_t *who)
+static void show_me(http_request_t *r, const jwt_claims_t *who)
 {
     if (!user_valid_id(who->sub)) { /* a token for someone who is no user */
         http_respond_error(r, 401, "invalid_token", "the token does not name an account");
         return;
     }
-    r->state = (void *)who->sub;
+    me_read_t *me = context_alloc(&r->super, sizeof(*me));
+    *me = (me_read_t){r, who->sub};
     char key[CACHE_KEY_MAX];
     cache_key(key, sizeof(key), who->sub);
-    cache_get(r, key, false, user_count_cache, on_me_cached);
+    cache_get(&r->super, key, false, user_count_cache, load_account, me);
 }
 
 void accounts_handle_me(http_request_t *r)
 {
-    auth_require(r, AUTH_ROLE_CUSTOMER, show_me);
+    auth_require(r, JWT_ROLE_CUSTOMER, show_me);
 }
 
 /* --- GET /api/users ------------------------------------------------------------ */
 
-static void on_page_loaded(void *data, const pg_reply_t *reply)
+static void answer_page(void *data, const PGresult *result)
 {
-    http_request_t *r = data;
-    if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
-        return;
-    http_respond_json_text(r, 200, PQgetvalue(reply->result, 0, 0), (size_t)PQgetlength(reply->result, 0, 0));
+    http_respond_json_text(data, 200, PQgetvalue(result, 0, 0), (size_t)PQgetlength(result, 0, 0));
 }
 
-static void list_users(http_request_t *r, const auth_claims_t *who)
+static void list_users(http_request_t *r, const jwt_claims_t *who)
 {
     (void)who;
     long limit, offset;
@@ -98,47 +101,48 @@ static void list_users(http_request_t *r, const auth_claims_t *who)
         !http_query_long(r, "offset", 0, 0, MAX_OFFSET, &offset))
         return;
     const char *role = http_query_param(r, "role");
-    auth_role_t parsed;
-    if (role != NULL && auth_role_parse(role, &parsed) != 0) {
+    jwt_role_t parsed;
+    if (role != NULL && jwt_role_parse(role, &parsed) != 0) {
         json_field_error_t error;
         json_fail(&error, "role", "role must be customer or admin");
         http_respond_field_error(r, &error);
         return;
     }
-    char *numbers = http_request_alloc(r, 48);
+    char *numbers = context_alloc(&r->super, 48);
     snprintf(numbers, 24, "%ld", limit);
     snprintf(numbers + 24, 24, "%ld", offset);
     const char *params[] = {role, numbers, numbers + 24};
-    pg_query(r->worker->pg, "user_list", params, on_page_loaded, http_request_hold(r));
+    step_query(&r->super, "user_list", params, answer_page, r);
 }
 
 void accounts_handle_list(http_request_t *r)
 {
-    auth_require(r, AUTH_ROLE_ADMIN, list_users);
+    auth_require(r, JWT_ROLE_ADMIN, list_users);
 }
 
-/* --- PATCH /api/users/{id} ----------------------------------------------------- */
+/* --- PATCH /api/users/{id}: set_role -> revoke_tokens -> answer ------------------ */
 
 typedef struct role_change {
     http_request_t *r;
-    char id[AUTH_ID_MAX]; /* lower-cased, as token subjects are */
-    char by[AUTH_ID_MAX];
-    char *document; /* the updated user, answered once its tokens are revoked */
+    char id[JWT_ID_MAX]; /* lower-cased, as token subjects are */
+    char by[JWT_ID_MAX];
+    const char *document; /* the updated user, answered once its tokens are revoked */
     size_t document_len;
 } role_change_t;
 
-static void on_tokens_revoked(void *data, const redisReply *reply, const char *error)
+/* Runs even if the client has gone: the revocation was sent regardless. */
+static void answer_role_set(void *data, const redisReply *reply, const char *error)
 {
     role_change_t *change = data;
     http_request_t *r = change->r;
-    if (!http_request_resume(r))
+    if (context_is_cancelled(&r->super))
         return;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         /* The role is set; the old tokens could not be voided. Say so: a
          * retry sets the same role again and revokes again. */
-        log_error(&r->trace, "role set but old tokens not revoked", LOG_STRING("user_id", change->id),
-                  LOG_STRING("reason", reply == NULL ? error : reply->str));
-        http_respond_unavailable(r, "redis", "role set, but existing tokens could not be revoked; retry");
+        context_error(&r->super, "role set but old tokens not revoked", LOG_STRING("user_id", change->id),
+                      LOG_STRING("reason", reply == NULL ? error : reply->str));
+        context_unavailable(&r->super, "redis", "role set, but existing tokens could not be revoked; retry");
         return;
     }
     http_respond_json_text(r, 200, change->document, change->document_len);
@@ -146,36 +150,26 @@ static void on_tokens_revoked(void *data, const redisReply *reply, const char *e
 
 /* A role update always revokes the user's tokens, whatever the previous
  * role: they carry the role they were issued with, and a retried request
- * (after a 503) must revoke as surely as the first one. */
-static void on_role_set(void *data, const pg_reply_t *reply)
+ * (after a 503) must revoke as surely as the first one. Once the database
+ * has the new role this happens even if the client has gone. */
+static void revoke_tokens(void *data, const pg_reply_t *reply)
 {
     role_change_t *change = data;
     http_request_t *r = change->r;
-    server_worker_t *worker = r->worker;
     bool set = reply->status == PG_OK && PQntuples(reply->result) == 1 && !PQgetisnull(reply->result, 0, 1);
     if (set) {
-        /* Done in the database: revoke even if the client has gone (the
-         * context may go with it, so copy the id first). */
-        char id[AUTH_ID_MAX];
-        memcpy(id, change->id, sizeof(id));
         const char *doc = PQgetvalue(reply->result, 0, 1);
         size_t len = (size_t)PQgetlength(reply->result, 0, 1);
-        accounts_cache_store(worker, id, doc, len);
-        if (!http_request_resume(r)) {
-            auth_revoke_user(worker->redis, id, (int64_t)time(NULL), user_config.token_ttl_seconds, NULL, NULL);
-            return;
-        }
-        log_info(&r->trace, "role set", LOG_STRING("user_id", id), LOG_STRING("from", PQgetvalue(reply->result, 0, 0)),
-                 LOG_STRING("by", change->by));
-        change->document = http_request_alloc(r, len + 1);
-        memcpy(change->document, doc, len);
+        accounts_cache_store(r->super.worker, change->id, doc, len);
+        context_info(&r->super, "role set", LOG_STRING("user_id", change->id),
+                     LOG_STRING("from", PQgetvalue(reply->result, 0, 0)), LOG_STRING("by", change->by));
+        change->document = context_strdup(&r->super, doc, len);
         change->document_len = len;
-        http_request_hold(r);
-        auth_revoke_user(worker->redis, id, (int64_t)time(NULL), user_config.token_ttl_seconds, on_tokens_revoked,
+        auth_revoke_user(&r->super, change->id, (int64_t)time(NULL), user_config.token_ttl_seconds, answer_role_set,
                          change);
         return;
     }
-    if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
+    if (context_is_cancelled(&r->super) || !step_check_pg(&r->super, reply))
         return;
     if (PQntuples(reply->result) == 0)
         http_respond_error(r, 404, "not_found", "no user with id %s", change->id);
@@ -183,9 +177,9 @@ static void on_role_set(void *data, const pg_reply_t *reply)
         http_respond_error(r, 409, "last_admin", "the last admin cannot be demoted");
 }
 
-static void update_user(http_request_t *r, const auth_claims_t *who)
+static void update_user(http_request_t *r, const jwt_claims_t *who)
 {
-    role_change_t *change = http_request_alloc(r, sizeof(*change));
+    role_change_t *change = context_alloc(&r->super, sizeof(*change));
     change->r = r;
     snprintf(change->by, sizeof(change->by), "%s", who->sub);
     const char *id = http_path_param(r, "id");
@@ -201,11 +195,11 @@ static void update_user(http_request_t *r, const auth_claims_t *who)
         return;
     static const char *const allowed[] = {"role", NULL};
     const char *role = NULL;
-    auth_role_t parsed;
+    jwt_role_t parsed;
     int status = json_reject_unknown_fields(body, allowed, &error);
     if (status == 0)
         status = json_read_string(body, "role", true, 1, 16, &role, &error);
-    if (status == 0 && auth_role_parse(role, &parsed) != 0)
+    if (status == 0 && jwt_role_parse(role, &parsed) != 0)
         status = json_fail(&error, "role", "role must be customer or admin");
     if (status != 0) {
         json_decref(body);
@@ -213,12 +207,11 @@ static void update_user(http_request_t *r, const auth_claims_t *who)
         return;
     }
     const char *params[] = {change->id, role};
-    http_request_hold(r);
-    pg_query(r->worker->pg, "user_set_role", params, on_role_set, change);
+    step_query_raw(&r->super, "user_set_role", params, revoke_tokens, change);
     json_decref(body);
 }
 
 void accounts_handle_update(http_request_t *r)
 {
-    auth_require(r, AUTH_ROLE_ADMIN, update_user);
+    auth_require(r, JWT_ROLE_ADMIN, update_user);
 }

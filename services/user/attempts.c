@@ -16,11 +16,10 @@
 
 typedef struct attempt_write {
     http_request_t *r;
-    attempt_recorded_fn done;
+    step_done_fn done;
+    void *data;
 } attempt_write_t;
 
-static loop_timer_t retention_timer;
-static bool retaining;
 static char retention_days[16];
 
 const char *attempts_client_ip(const http_request_t *r)
@@ -31,53 +30,38 @@ const char *attempts_client_ip(const http_request_t *r)
 static void on_attempt_written(void *data, const pg_reply_t *reply)
 {
     attempt_write_t *write = data;
-    if (!http_request_resume(write->r))
+    if (context_is_cancelled(&write->r->super))
         return;
     if (reply->status != PG_OK)
-        log_error(&write->r->trace, "login attempt not recorded", LOG_STRING("reason", reply->message));
-    write->done(write->r);
+        context_error(&write->r->super, "login attempt not recorded", LOG_STRING("reason", reply->message));
+    write->done(write->data);
 }
 
-void attempts_record(http_request_t *r, const char *email, const char *outcome, attempt_recorded_fn done)
+void attempts_record(http_request_t *r, const char *email, const char *outcome, step_done_fn done, void *data)
 {
-    attempt_write_t *write = http_request_alloc(r, sizeof(*write));
-    write->r = r;
-    write->done = done;
+    attempt_write_t *write = context_alloc(&r->super, sizeof(*write));
+    *write = (attempt_write_t){r, done, data};
     const char *params[] = {email, attempts_client_ip(r), outcome};
-    http_request_hold(r);
-    pg_query(r->worker->pg, "login_attempt_insert", params, on_attempt_written, write);
+    step_query_raw(&r->super, "login_attempt_insert", params, on_attempt_written, write);
 }
 
-static void on_retention_timer(loop_timer_t *timer);
-
-static void on_pruned(void *data, const pg_reply_t *reply)
+static void report_pruned(void *data, const PGresult *result)
 {
-    server_worker_t *worker = data;
-    if (reply->status != PG_OK)
-        log_warn(NULL, "login attempt retention failed", LOG_STRING("reason", reply->message));
-    else if (strtol(PQgetvalue(reply->result, 0, 0), NULL, 10) > 0)
-        log_info(NULL, "old login attempts deleted", LOG_STRING("rows", PQgetvalue(reply->result, 0, 0)),
-                 LOG_INT("retention_days", user_config.attempts_retention_days));
-    if (retaining)
-        loop_timer_start(&retention_timer, RETENTION_INTERVAL_MS, on_retention_timer, worker);
+    context_t *run = data;
+    if (strtol(PQgetvalue(result, 0, 0), NULL, 10) > 0)
+        context_info(run, "old login attempts deleted", LOG_STRING("rows", PQgetvalue(result, 0, 0)),
+                     LOG_INT("retention_days", user_config.attempts_retention_days));
 }
 
-static void on_retention_timer(loop_timer_t *timer)
+static void prune_attempts(context_t *run, void *data)
 {
-    server_worker_t *worker = timer->data;
+    (void)data;
     const char *params[] = {retention_days};
-    pg_query(worker->pg, "login_attempts_prune", params, on_pruned, worker);
+    step_query(run, "login_attempts_prune", params, report_pruned, run);
 }
 
-void attempts_start_retention(server_worker_t *worker)
+void attempts_start_retention(chore_t *chore, worker_t *worker)
 {
     snprintf(retention_days, sizeof(retention_days), "%d", user_config.attempts_retention_days);
-    retaining = true;
-    loop_timer_start(&retention_timer, FIRST_PRUNE_MS, on_retention_timer, worker);
-}
-
-void attempts_stop_retention(void)
-{
-    retaining = false;
-    loop_timer_stop(&retention_timer);
+    chore_start(chore, worker, "login_attempts_retention", FIRST_PRUNE_MS, RETENTION_INTERVAL_MS, prune_attempts, NULL);
 }

@@ -3,9 +3,10 @@
  * A login is a sequence of steps, each waiting on something:
  *
  *   read_credentials -> login_limiter_check (Redis: locked out?)
- *     -> find_account (PostgreSQL) -> password_verify (argon2id, background)
- *     -> on success: record_success (PostgreSQL) -> issue_token -> 200
- *     -> on failure: attempts_record -> 401
+ *     -> find_account (PostgreSQL) -> check_password (argon2id, background)
+ *     -> record_outcome: on success user_logged_in (PostgreSQL) -> issue_token -> 200
+ *                        on failure attempts_record -> answer_bad_credentials -> 401
+ *   (locked out: attempts_record -> answer_locked -> 429)
  *
  * A wrong email and a wrong password take the same path and the same time:
  * an unknown email is checked against a dummy hash of the same cost, and
@@ -23,9 +24,9 @@
 typedef struct login {
     http_request_t *r;
     char email[USER_EMAIL_MAX + 1]; /* lower-cased */
-    char *password;                 /* request pool; wiped once handed to the check */
+    char *password;                 /* request memory; wiped once handed to the check */
     char attempt_id[17];
-    char user_id[AUTH_ID_MAX];
+    char user_id[JWT_ID_MAX];
     int retry_after_s;
 } login_t;
 
@@ -45,13 +46,13 @@ static int read_credentials(http_request_t *r, login_t *login)
         status = user_read_credentials(body, &email, &password, &error);
     if (status == 0) {
         user_lower_ascii(email, login->email, sizeof(login->email));
-        login->password = h2o_strdup(&r->req->pool, password, SIZE_MAX).base;
+        login->password = context_strdup(&r->super, password, SIZE_MAX);
     }
     json_decref(body);
     if (status != 0) {
         user_count_login("invalid");
-        log_warn(&r->trace, "login rejected", LOG_STRING("reason", "invalid request"), LOG_STRING("client", r->client),
-                 LOG_STRING("field", error.field));
+        context_warn(&r->super, "login rejected", LOG_STRING("reason", "invalid request"),
+                     LOG_STRING("client", r->client), LOG_STRING("field", error.field));
         http_respond_field_error(r, &error);
     }
     return status;
@@ -59,21 +60,21 @@ static int read_credentials(http_request_t *r, login_t *login)
 
 /* --- failure paths ---------------------------------------------------------- */
 
-static void on_lockout_recorded(http_request_t *r)
+static void answer_locked(void *data)
 {
-    login_t *login = r->state;
+    login_t *login = data;
     char retry_after[16];
-    int len = snprintf(retry_after, sizeof(retry_after), "%d", login->retry_after_s);
-    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
-                   h2o_strdup(&r->req->pool, retry_after, (size_t)len).base, (size_t)len);
-    http_respond_error_details(r, 429, "too_many_attempts", "too many failed logins; try again later",
+    snprintf(retry_after, sizeof(retry_after), "%d", login->retry_after_s);
+    http_add_header(login->r, "retry-after", retry_after);
+    http_respond_error_details(login->r, 429, "too_many_attempts", "too many failed logins; try again later",
                                json_pack("{s:i}", "retry_after_seconds", login->retry_after_s));
 }
 
-static void on_failure_recorded(http_request_t *r)
+static void answer_bad_credentials(void *data)
 {
-    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
-    http_respond_error(r, 401, "invalid_credentials", "the email or the password is wrong");
+    login_t *login = data;
+    http_add_header(login->r, "www-authenticate", "Bearer");
+    http_respond_error(login->r, 401, "invalid_credentials", "the email or the password is wrong");
 }
 
 /* --- success path ------------------------------------------------------------ */
@@ -86,21 +87,19 @@ static void format_time(int64_t seconds, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void on_success_recorded(void *data, const pg_reply_t *reply)
+static void issue_token(void *data, const PGresult *result)
 {
     login_t *login = data;
     http_request_t *r = login->r;
-    if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
-        return;
-    if (PQntuples(reply->result) == 0) { /* deleted between the check and now */
+    if (PQntuples(result) == 0) { /* deleted between the check and now */
         http_respond_error(r, 401, "invalid_credentials", "the email or the password is wrong");
         return;
     }
     /* The role comes from this statement's row, not from the lookup before
      * the password check: a role change in between must not be undone. */
-    json_t *user = json_loadb(PQgetvalue(reply->result, 0, 0), (size_t)PQgetlength(reply->result, 0, 0), 0, NULL);
-    auth_claims_t claims = {.iat = (int64_t)time(NULL)};
-    if (user == NULL || auth_role_parse(json_string_value(json_object_get(user, "role")) ?: "", &claims.role) != 0) {
+    json_t *user = json_loadb(PQgetvalue(result, 0, 0), (size_t)PQgetlength(result, 0, 0), 0, NULL);
+    jwt_claims_t claims = {.iat = (int64_t)time(NULL)};
+    if (user == NULL || jwt_role_parse(json_string_value(json_object_get(user, "role")) ?: "", &claims.role) != 0) {
         json_decref(user);
         http_respond_error(r, 500, "internal_error", "the account's role is unreadable");
         return;
@@ -108,19 +107,18 @@ static void on_success_recorded(void *data, const pg_reply_t *reply)
     claims.exp = claims.iat + user_config.token_ttl_seconds;
     snprintf(claims.sub, sizeof(claims.sub), "%s", login->user_id);
     snprintf(claims.jti, sizeof(claims.jti), "%016" PRIx64 "%016" PRIx64, random_u64(), random_u64());
-    char token[AUTH_TOKEN_MAX], expires_at[32];
-    if (auth_token_sign(&claims, server_config()->jwt_secret, token, sizeof(token)) < 0) {
+    char token[JWT_TOKEN_MAX], expires_at[32];
+    if (jwt_sign(&claims, r->server->jwt_secret, token, sizeof(token)) < 0) {
         json_decref(user);
         http_respond_error(r, 500, "internal_error", "the token could not be signed");
         return;
     }
     format_time(claims.exp, expires_at);
     user_count_login("success");
-    log_info(&r->trace, "login succeeded", LOG_STRING("user_id", login->user_id), LOG_STRING("client", r->client),
-             LOG_STRING("role", auth_role_name(claims.role)));
+    context_info(&r->super, "login succeeded", LOG_STRING("user_id", login->user_id), LOG_STRING("client", r->client),
+                 LOG_STRING("role", jwt_role_name(claims.role)));
     /* The fresh document (new last_login_at) replaces the cached one. */
-    accounts_cache_store(r->worker, login->user_id, PQgetvalue(reply->result, 0, 0),
-                         (size_t)PQgetlength(reply->result, 0, 0));
+    accounts_cache_store(r->super.worker, login->user_id, PQgetvalue(result, 0, 0), (size_t)PQgetlength(result, 0, 0));
     http_respond_json(r, 200,
                       json_pack("{s:s, s:s, s:s, s:I, s:o}", "token", token, "token_type", "Bearer", "expires_at",
                                 expires_at, "expires_in", (json_int_t)user_config.token_ttl_seconds, "user", user));
@@ -128,90 +126,91 @@ static void on_success_recorded(void *data, const pg_reply_t *reply)
 
 /* --- the steps ------------------------------------------------------------------ */
 
-static void on_password_checked(http_request_t *r, bool matches)
-{
-    login_t *login = r->state;
-    if (!matches) {
-        user_count_login("bad_credentials");
-        log_warn(&r->trace, "login failed", LOG_STRING("email", login->email), LOG_STRING("client", r->client),
-                 LOG_STRING("reason", login->user_id[0] != '\0' ? "wrong password" : "unknown email"));
-        attempts_record(r, login->email, "bad_credentials", on_failure_recorded);
-        return;
-    }
-    login_limiter_forgive(r->worker, login->email, r->client, login->attempt_id);
-    const char *params[] = {login->user_id, login->email, attempts_client_ip(r)};
-    http_request_hold(r);
-    pg_query(r->worker->pg, "user_logged_in", params, on_success_recorded, login);
-}
-
-static void on_account_found(void *data, const pg_reply_t *reply)
+static void record_outcome(void *data, bool matches)
 {
     login_t *login = data;
     http_request_t *r = login->r;
-    if (!http_request_resume(r))
-        return;
-    if (!http_check_pg_reply(r, reply)) { /* answered 503/500: the attempt checked nothing */
-        login_limiter_refund(r->worker, login->email, r->client, login->attempt_id);
+    if (!matches) {
+        user_count_login("bad_credentials");
+        context_warn(&r->super, "login failed", LOG_STRING("email", login->email), LOG_STRING("client", r->client),
+                     LOG_STRING("reason", login->user_id[0] != '\0' ? "wrong password" : "unknown email"));
+        attempts_record(r, login->email, "bad_credentials", answer_bad_credentials, login);
         return;
     }
+    login_limiter_forgive(r->super.worker, login->email, r->client, login->attempt_id);
+    const char *params[] = {login->user_id, login->email, attempts_client_ip(r)};
+    step_query(&r->super, "user_logged_in", params, issue_token, login);
+}
+
+static void check_password(void *data, const PGresult *result)
+{
+    login_t *login = data;
+    http_request_t *r = login->r;
     const char *hash = NULL;
-    if (PQntuples(reply->result) == 1) {
-        snprintf(login->user_id, sizeof(login->user_id), "%s", PQgetvalue(reply->result, 0, 0));
-        hash = PQgetvalue(reply->result, 0, 1);
+    if (PQntuples(result) == 1) {
+        snprintf(login->user_id, sizeof(login->user_id), "%s", PQgetvalue(result, 0, 0));
+        hash = PQgetvalue(result, 0, 1);
     }
-    if (password_verify(r, login->password, hash, on_password_checked) != 0)
-        login_limiter_refund(r->worker, login->email, r->client, login->attempt_id);
+    if (password_verify(r, login->password, hash, record_outcome, login) != 0)
+        login_limiter_refund(r->super.worker, login->email, r->client, login->attempt_id);
     explicit_bzero(login->password, strlen(login->password));
 }
 
-static void on_limiter_checked(http_request_t *r, int retry_after_s)
+/* A lookup that failed checked nothing: the attempt is refunded (even if
+ * the client has gone), and the failure answered 503/500. */
+static void on_account_lookup(void *data, const pg_reply_t *reply)
 {
-    login_t *login = r->state;
+    login_t *login = data;
+    http_request_t *r = login->r;
+    if (reply->status != PG_OK) {
+        login_limiter_refund(r->super.worker, login->email, r->client, login->attempt_id);
+        step_check_pg(&r->super, reply);
+        return;
+    }
+    if (!context_is_cancelled(&r->super))
+        check_password(login, reply->result);
+}
+
+static void find_account(void *data, int retry_after_s)
+{
+    login_t *login = data;
+    http_request_t *r = login->r;
     if (retry_after_s > 0) {
         login->retry_after_s = retry_after_s;
         user_count_login("locked");
-        log_warn(&r->trace, "login locked out", LOG_STRING("email", login->email), LOG_STRING("client", r->client),
-                 LOG_INT("retry_after_s", retry_after_s));
-        attempts_record(r, login->email, "locked", on_lockout_recorded);
+        context_warn(&r->super, "login locked out", LOG_STRING("email", login->email), LOG_STRING("client", r->client),
+                     LOG_INT("retry_after_s", retry_after_s));
+        attempts_record(r, login->email, "locked", answer_locked, login);
         return;
     }
     const char *params[] = {login->email};
-    http_request_hold(r);
-    pg_query(r->worker->pg, "user_for_login", params, on_account_found, login);
+    step_query_raw(&r->super, "user_for_login", params, on_account_lookup, login);
 }
 
 void login_handle(http_request_t *r)
 {
-    login_t *login = http_request_alloc(r, sizeof(*login));
+    login_t *login = context_alloc(&r->super, sizeof(*login));
     login->r = r;
-    r->state = login;
     if (read_credentials(r, login) != 0)
         return;
-    login_limiter_check(r, login->email, r->client, login->attempt_id, on_limiter_checked);
+    login_limiter_check(r, login->email, r->client, login->attempt_id, find_account, login);
 }
 
 /* --- logout ------------------------------------------------------------------------ */
 
-static void on_token_revoked(void *data, const redisReply *reply, const char *error)
+static void answer_logged_out(void *data, const redisReply *reply)
 {
-    http_request_t *r = data;
-    if (!http_request_resume(r))
-        return;
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        http_respond_unavailable(r, "redis", reply == NULL ? error : reply->str);
-        return;
-    }
-    http_respond_json(r, 200, json_pack("{s:s}", "status", "logged_out"));
+    (void)reply;
+    http_respond_json(data, 200, json_pack("{s:s}", "status", "logged_out"));
 }
 
-static void logout(http_request_t *r, const auth_claims_t *who)
+static void logout(http_request_t *r, const jwt_claims_t *who)
 {
-    log_info(&r->trace, "logout", LOG_STRING("user_id", who->sub));
-    http_request_hold(r);
-    auth_revoke_token(r->worker->redis, who, (int64_t)time(NULL), on_token_revoked, r);
+    context_info(&r->super, "logout", LOG_STRING("user_id", who->sub));
+    auth_revoke_token(&r->super, who, (int64_t)time(NULL), answer_logged_out, r);
 }
 
 void logout_handle(http_request_t *r)
 {
-    auth_require(r, AUTH_ROLE_CUSTOMER, logout);
+    auth_require(r, JWT_ROLE_CUSTOMER, logout);
 }

@@ -78,16 +78,16 @@ typedef struct attempt_keys {
 typedef struct limiter_check {
     http_request_t *r;
     login_limiter_fn done;
+    void *data;
     attempt_keys_t keys;
 } limiter_check_t;
 
-/* A refund being delivered: sent again until Redis confirms it or the
- * attempt has left the window anyway. Every pending refund of a thread is
- * on its list, so shutdown can release them. */
+/* A refund being delivered: a chore that sends it every REFUND_RETRY_MS
+ * until Redis confirms it or the attempt has left the window anyway. Every
+ * pending refund of a thread is on its list, so shutdown can release them. */
 typedef struct refund {
     struct refund *next;
-    redis_client_t *redis;
-    loop_timer_t retry;
+    chore_t chore;
     uint64_t give_up_ms;
     bool in_flight, abandoned;
     attempt_keys_t keys;
@@ -116,23 +116,16 @@ static void refund_free(refund_t *refund)
             break;
         }
     }
-    loop_timer_stop(&refund->retry);
+    chore_stop(&refund->chore);
     free(refund);
 }
 
-static void refund_send(refund_t *refund);
-
-static void on_refund_retry(loop_timer_t *timer)
-{
-    refund_send(timer->data);
-}
-
+/* Runs even after shutdown released the refund (abandoned), to free it. */
 static void on_refunded(void *data, const redisReply *reply, const char *error)
 {
     refund_t *refund = data;
     refund->in_flight = false;
-    bool done = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
-    if (done || refund->abandoned) {
+    if ((reply != NULL && reply->type == REDIS_REPLY_INTEGER) || refund->abandoned) {
         refund_free(refund);
         return;
     }
@@ -143,35 +136,34 @@ static void on_refunded(void *data, const redisReply *reply, const char *error)
                                       : reply->type == REDIS_REPLY_ERROR ? reply->str
                                                                          : "reply"));
         refund_free(refund);
-        return;
     }
-    loop_timer_start(&refund->retry, REFUND_RETRY_MS, on_refund_retry, refund);
+    /* else the chore sends it again */
 }
 
-static void refund_send(refund_t *refund)
+static void send_refund(context_t *run, void *data)
 {
+    refund_t *refund = data;
     char window[24];
     window_text(window);
     const char *argv[] = {"EVAL",          refund_script,         "3",    refund->keys.email,
                           refund->keys.ip, refund->keys.refunded, window, refund->keys.attempt_id};
     refund->in_flight = true;
-    redis_command_argv(refund->redis, on_refunded, refund, 8, argv, NULL);
+    step_redis_raw(run, 8, argv, NULL, on_refunded, refund);
 }
 
 /* Starts delivering the refund of the attempt `keys` names. */
-static void refund_start(server_worker_t *worker, const attempt_keys_t *keys)
+static void refund_start(worker_t *worker, const attempt_keys_t *keys)
 {
     refund_t *refund = calloc(1, sizeof(*refund));
     if (refund == NULL) {
         log_error(NULL, "out of memory: login attempt not refunded", LOG_STRING("attempt", keys->attempt_id));
         return;
     }
-    refund->redis = worker->redis;
     refund->keys = *keys;
     refund->give_up_ms = loop_now_ms() + (uint64_t)user_config.login_window_ms;
     refund->next = pending_refunds;
     pending_refunds = refund;
-    refund_send(refund);
+    chore_start(&refund->chore, worker, "login_refund", 0, REFUND_RETRY_MS, send_refund, refund);
 }
 
 static void on_checked(void *data, const redisReply *reply, const char *error)
@@ -182,25 +174,26 @@ static void on_checked(void *data, const redisReply *reply, const char *error)
     /* No answer (a timeout, a dropped connection) does not mean the script
      * did not run: it may still be on its way to Redis. Take it back. */
     if (!answered)
-        refund_start(r->worker, &check->keys);
-    if (!http_request_resume(r))
+        refund_start(r->super.worker, &check->keys);
+    if (context_is_cancelled(&r->super))
         return;
     if (!answered) {
         const char *reason = reply == NULL ? error : reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
-        log_error(&r->trace, "login limiter unavailable", LOG_STRING("reason", reason));
-        http_respond_unavailable(r, "redis", reason);
+        context_error(&r->super, "login limiter unavailable", LOG_STRING("reason", reason));
+        context_unavailable(&r->super, "redis", reason);
         return;
     }
     long long ms = reply->integer;
-    check->done(r, ms <= 0 ? 0 : (int)((ms + 999) / 1000));
+    check->done(check->data, ms <= 0 ? 0 : (int)((ms + 999) / 1000));
 }
 
 void login_limiter_check(http_request_t *r, const char *email, const char *client_ip, char attempt_id[17],
-                         login_limiter_fn done)
+                         login_limiter_fn done, void *data)
 {
-    limiter_check_t *check = http_request_alloc(r, sizeof(*check));
+    limiter_check_t *check = context_alloc(&r->super, sizeof(*check));
     check->r = r;
     check->done = done;
+    check->data = data;
     snprintf(attempt_id, 17, "%016" PRIx64, random_u64());
     keys_for(email, client_ip, attempt_id, &check->keys);
 
@@ -210,11 +203,10 @@ void login_limiter_check(http_request_t *r, const char *email, const char *clien
     snprintf(ip_limit, sizeof(ip_limit), "%d", user_config.max_failures_per_ip);
     const char *argv[] = {"EVAL", check_script, "3",      check->keys.email, check->keys.ip, check->keys.refunded,
                           window, email_limit,  ip_limit, attempt_id};
-    http_request_hold(r);
-    redis_command_argv(r->worker->redis, on_checked, check, 10, argv, NULL);
+    step_redis_raw(&r->super, 10, argv, NULL, on_checked, check);
 }
 
-void login_limiter_forgive(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id)
+void login_limiter_forgive(worker_t *worker, const char *email, const char *client_ip, const char *attempt_id)
 {
     attempt_keys_t keys;
     keys_for(email, client_ip, attempt_id, &keys);
@@ -224,7 +216,7 @@ void login_limiter_forgive(server_worker_t *worker, const char *email, const cha
     redis_command_argv(worker->redis, NULL, NULL, 3, forget_attempt, NULL);
 }
 
-void login_limiter_refund(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id)
+void login_limiter_refund(worker_t *worker, const char *email, const char *client_ip, const char *attempt_id)
 {
     attempt_keys_t keys;
     keys_for(email, client_ip, attempt_id, &keys);
@@ -236,10 +228,12 @@ void login_limiter_dispose(void)
     refund_t *refund = pending_refunds;
     while (refund != NULL) {
         refund_t *next = refund->next;
-        if (refund->in_flight) /* its reply (or "shutting down") frees it */
+        if (refund->in_flight) { /* its reply (or "shutting down") frees it */
+            chore_stop(&refund->chore);
             refund->abandoned = true;
-        else
+        } else {
             refund_free(refund);
+        }
         refund = next;
     }
 }

@@ -20,22 +20,25 @@ static const router_route_t routes[] = {
 };
 
 /* Worker 0 also prunes old login attempts. */
-static int init_worker(server_worker_t *worker)
+static chore_t attempts_retention;
+
+static int init_worker(worker_t *worker)
 {
     if (worker->index == 0)
-        attempts_start_retention(worker);
+        attempts_start_retention(&attempts_retention, worker);
     return 0;
 }
 
-static void dispose_worker(server_worker_t *worker)
+static void dispose_worker(worker_t *worker)
 {
     login_limiter_dispose();
     if (worker->index == 0)
-        attempts_stop_retention();
+        chore_stop(&attempts_retention);
 }
 
 static const service_definition_t user_service = {
     .name = "user",
+    .resources = WORKER_POSTGRES | WORKER_REDIS,
     .routes = routes,
     .route_count = sizeof(routes) / sizeof(routes[0]),
     .statements = user_statements,

@@ -17,7 +17,6 @@
 
 #include "log.h"
 #include "user.h"
-#include "work_pool.h"
 
 #define SALT_LEN        16
 #define HASH_LEN        32
@@ -25,8 +24,12 @@
 #define PASSWORD_BYTES  (USER_PASSWORD_MAX * 4) /* UTF-8: at most 4 bytes a character */
 #define MAX_BURN_ROUNDS 50
 
+/* In the request's memory (context.h): it stays valid while a pool thread
+ * works on it, even if the client leaves; the password is wiped as soon as
+ * the hash is computed. */
 typedef struct password_job {
     http_request_t *r;
+    void *data; /* the caller's, for its next step */
     bool verifying;
     bool against_dummy; /* the email is unknown: never a match */
     bool matches;       /* verifying: the result */
@@ -86,64 +89,54 @@ static void run_job(void *data)
     explicit_bzero(job->password, sizeof(job->password));
 }
 
-/* Back on the loop. */
+/* Back on the loop, with the client still there. */
 static void on_job_done(void *data)
 {
     password_job_t *job = data;
     http_request_t *r = job->r;
-    if (http_request_resume(r)) {
-        if (job->status != ARGON2_OK)
-            log_error(&r->trace, job->verifying ? "password check failed" : "password hashing failed",
+    if (job->status != ARGON2_OK)
+        context_error(&r->super, job->verifying ? "password check failed" : "password hashing failed",
                       LOG_STRING("reason", argon2_error_message(job->status)));
-        if (job->verifying) {
-            job->checked(r, job->matches);
-        } else if (job->status != ARGON2_OK) {
-            http_respond_error(r, 500, "internal_error", "the password could not be hashed");
-        } else {
-            job->hashed(r, job->hash);
-        }
-    }
-    explicit_bzero(job, sizeof(*job));
-    free(job);
+    if (job->verifying)
+        job->checked(job->data, job->matches);
+    else if (job->status != ARGON2_OK)
+        http_respond_error(r, 500, "internal_error", "the password could not be hashed");
+    else
+        job->hashed(job->data, job->hash);
 }
 
 static int submit(http_request_t *r, password_job_t *job)
 {
-    double burn = faults_own(r->worker, "cpu_burn");
+    double burn = context_fault(&r->super, "cpu_burn");
     job->r = r;
     job->burn_rounds = burn >= MAX_BURN_ROUNDS ? MAX_BURN_ROUNDS : (int)burn;
-    http_request_hold(r);
-    if (work_pool_submit(r->worker, run_job, on_job_done, job) != 0) {
-        explicit_bzero(job, sizeof(*job));
-        free(job);
-        if (http_request_resume(r)) {
-            h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
-            http_respond_error(r, 503, "busy", "too many password checks in progress; retry shortly");
-        }
+    if (step_work(&r->super, run_job, on_job_done, job) != 0) {
+        explicit_bzero(job->password, sizeof(job->password));
+        http_add_header(r, "retry-after", "1");
+        http_respond_error(r, 503, "busy", "too many password checks in progress; retry shortly");
         return -1;
     }
     return 0;
 }
 
-static password_job_t *new_job(const char *password)
+static password_job_t *new_job(http_request_t *r, const char *password, void *data)
 {
-    password_job_t *job = calloc(1, sizeof(*job));
-    if (job == NULL)
-        abort();
+    password_job_t *job = context_alloc(&r->super, sizeof(*job));
+    job->data = data;
     snprintf(job->password, sizeof(job->password), "%s", password);
     return job;
 }
 
-int password_hash(http_request_t *r, const char *password, password_hashed_fn done)
+int password_hash(http_request_t *r, const char *password, password_hashed_fn done, void *data)
 {
-    password_job_t *job = new_job(password);
+    password_job_t *job = new_job(r, password, data);
     job->hashed = done;
     return submit(r, job);
 }
 
-int password_verify(http_request_t *r, const char *password, const char *hash, password_checked_fn done)
+int password_verify(http_request_t *r, const char *password, const char *hash, password_checked_fn done, void *data)
 {
-    password_job_t *job = new_job(password);
+    password_job_t *job = new_job(r, password, data);
     job->verifying = true;
     job->against_dummy = hash == NULL;
     job->checked = done;

@@ -1,7 +1,8 @@
 /* registration.c - POST /api/users/register {email, password, name}.
  *
- *   validate -> is the email taken? -> hash the password (background pool)
- *   -> insert the user and its user.registered event (one transaction) -> 201
+ *   read_registration -> user_email_taken? (PostgreSQL) -> hash_password
+ *   (background pool) -> insert_user (the user and its user.registered
+ *   event, one transaction) -> answer_registered 201
  *
  * The early "taken?" check spares a 35 ms hash for an obvious duplicate; the
  * unique index still decides a race between two sign-ups.
@@ -16,7 +17,7 @@ typedef struct registration {
     http_request_t *r;
     const char *email;
     const char *name;
-    char *password; /* request pool; wiped once handed to the hash job */
+    char *password; /* request memory; wiped once handed to the hash job */
 } registration_t;
 
 /* Reads and checks the body into `reg`; answers 400 and returns -1 when a
@@ -39,9 +40,9 @@ static int read_registration(http_request_t *r, registration_t *reg)
     if (status == 0)
         status = json_read_text(body, "name", true, 1, USER_NAME_MAX, &name, &error);
     if (status == 0) {
-        reg->email = h2o_strdup(&r->req->pool, email, SIZE_MAX).base;
-        reg->name = h2o_strdup(&r->req->pool, name, SIZE_MAX).base;
-        reg->password = h2o_strdup(&r->req->pool, password, SIZE_MAX).base;
+        reg->email = context_strdup(&r->super, email, SIZE_MAX);
+        reg->name = context_strdup(&r->super, name, SIZE_MAX);
+        reg->password = context_strdup(&r->super, password, SIZE_MAX);
     }
     json_decref(body);
     if (status != 0) {
@@ -51,59 +52,59 @@ static int read_registration(http_request_t *r, registration_t *reg)
     return status;
 }
 
-static void on_registered(void *data, const pg_reply_t *reply)
+static void answer_email_taken(http_request_t *r)
+{
+    user_count_registration("duplicate");
+    http_respond_error(r, 409, "email_taken", "an account with this email already exists");
+}
+
+static void answer_registered(void *data, const PGresult *result)
 {
     registration_t *reg = data;
     http_request_t *r = reg->r;
-    if (!http_request_resume(r))
-        return;
-    if (reply->status == PG_ERROR && strcmp(reply->sqlstate, "23505") == 0) {
-        user_count_registration("duplicate");
-        http_respond_error(r, 409, "email_taken", "an account with this email already exists");
-        return;
-    }
-    if (!http_check_pg_reply(r, reply))
-        return;
     user_count_registration("created");
-    json_t *user = json_loads(PQgetvalue(reply->result, 0, 0), 0, NULL);
-    log_info(&r->trace, "user registered", LOG_STRING("user_id", json_string_value(json_object_get(user, "id"))),
-             LOG_STRING("client", r->client));
+    json_t *user = json_loads(PQgetvalue(result, 0, 0), 0, NULL);
+    context_info(&r->super, "user registered", LOG_STRING("user_id", json_string_value(json_object_get(user, "id"))),
+                 LOG_STRING("client", r->client));
     http_respond_json(r, 201, user);
 }
 
-static void on_password_hashed(http_request_t *r, const char *hash)
-{
-    registration_t *reg = r->state;
-    char traceparent[TRACE_TRACEPARENT_LEN + 1];
-    trace_format_traceparent(&r->trace, traceparent);
-    const char *params[] = {reg->email, reg->name, hash, traceparent};
-    http_request_hold(r);
-    pg_query(r->worker->pg, "user_register", params, on_registered, reg);
-}
-
-static void on_email_checked(void *data, const pg_reply_t *reply)
+/* The unique index decides a race between two sign-ups of one email. */
+static bool answer_race(void *data, const pg_reply_t *reply)
 {
     registration_t *reg = data;
-    http_request_t *r = reg->r;
-    if (!http_request_resume(r) || !http_check_pg_reply(r, reply))
-        return;
-    if (PQntuples(reply->result) > 0) {
-        user_count_registration("duplicate");
-        http_respond_error(r, 409, "email_taken", "an account with this email already exists");
+    if (strcmp(reply->sqlstate, "23505") != 0)
+        return false;
+    answer_email_taken(reg->r);
+    return true;
+}
+
+static void insert_user(void *data, const char *hash)
+{
+    registration_t *reg = data;
+    char traceparent[TRACE_TRACEPARENT_LEN + 1];
+    trace_format_traceparent(&reg->r->super.trace, traceparent);
+    const char *params[] = {reg->email, reg->name, hash, traceparent};
+    step_query_catch(&reg->r->super, "user_register", params, answer_registered, answer_race, reg);
+}
+
+static void hash_password(void *data, const PGresult *result)
+{
+    registration_t *reg = data;
+    if (PQntuples(result) > 0) {
+        answer_email_taken(reg->r);
         return;
     }
-    password_hash(r, reg->password, on_password_hashed);
+    password_hash(reg->r, reg->password, insert_user, reg);
     explicit_bzero(reg->password, strlen(reg->password));
 }
 
 void registration_handle(http_request_t *r)
 {
-    registration_t *reg = http_request_alloc(r, sizeof(*reg));
+    registration_t *reg = context_alloc(&r->super, sizeof(*reg));
     reg->r = r;
-    r->state = reg;
     if (read_registration(r, reg) != 0)
         return;
     const char *params[] = {reg->email};
-    http_request_hold(r);
-    pg_query(r->worker->pg, "user_email_taken", params, on_email_checked, reg);
+    step_query(&r->super, "user_email_taken", params, hash_password, reg);
 }

@@ -7,9 +7,11 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "chore.h"
 #include "http.h"
 #include "pg.h"
 #include "server.h"
+#include "step.h"
 
 typedef struct user_config {
     int64_t token_ttl_seconds;   /* JWT_TTL_SECONDS */
@@ -50,24 +52,24 @@ bool user_valid_id(const char *id);
 /* Copies ASCII `text` lower-cased into `out` (truncated to size - 1). */
 void user_lower_ascii(const char *text, char *out, size_t size);
 
-
 /* passwords.c: argon2id off the event loop (work_pool.h). */
 
 /* Computes the dummy hash that unknown emails are checked against, so that
  * they cost what a real account costs. Call before server_run; 0 or -1. */
 int passwords_init(void);
 
-/* Hashes `password` on the background pool, then calls `done` on the loop
- * with the PHC-format hash (valid during the call). Returns 0, or -1 when
- * the pool is saturated: then it has answered 503 and `done` never runs. */
-typedef void (*password_hashed_fn)(http_request_t *r, const char *hash);
-int password_hash(http_request_t *r, const char *password, password_hashed_fn done);
+/* Hashes `password` on the background pool as a step of `r`, then calls
+ * `done(data, hash)` on the loop with the PHC-format hash (valid during the
+ * call). Returns 0, or -1 when the pool is saturated: then it has answered
+ * 503 and `done` never runs. */
+typedef void (*password_hashed_fn)(void *data, const char *hash);
+int password_hash(http_request_t *r, const char *password, password_hashed_fn done, void *data);
 
 /* Checks `password` against `hash` (NULL: against the dummy hash, which
- * never matches) on the pool, then calls `done` with the result. Returns 0,
+ * never matches) on the pool, then calls `done(data, matches)`. Returns 0,
  * or -1 after answering 503 when the pool is saturated. */
-typedef void (*password_checked_fn)(http_request_t *r, bool matches);
-int password_verify(http_request_t *r, const char *password, const char *hash, password_checked_fn done);
+typedef void (*password_checked_fn)(void *data, bool matches);
+int password_verify(http_request_t *r, const char *password, const char *hash, password_checked_fn done, void *data);
 
 /* registration.c */
 void registration_handle(http_request_t *r);
@@ -88,22 +90,23 @@ void logout_handle(http_request_t *r);
 /* login_limiter.c: brute-force protection in Redis (sliding windows). */
 
 /* Counts this attempt against `email` and `client_ip` unless either has
- * reached its limit within the window. Calls `done` with retry_after_s 0
- * (go on; the attempt counts as a failure until login_limiter_forgive) or
- * with the seconds until the lockout lifts. Answers 503 itself, without
- * calling `done`, when Redis cannot answer. */
-typedef void (*login_limiter_fn)(http_request_t *r, int retry_after_s);
+ * reached its limit within the window, as a step of `r`. Calls
+ * `done(data, retry_after_s)` with 0 (go on; the attempt counts as a
+ * failure until login_limiter_forgive) or with the seconds until the
+ * lockout lifts. Answers 503 itself, without calling `done`, when Redis
+ * cannot answer. */
+typedef void (*login_limiter_fn)(void *data, int retry_after_s);
 void login_limiter_check(http_request_t *r, const char *email, const char *client_ip, char attempt_id[17],
-                         login_limiter_fn done);
+                         login_limiter_fn done, void *data);
 
 /* After a successful login: the attempt was no failure, and the account's
  * failures are forgotten (the address keeps its other failures). */
-void login_limiter_forgive(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id);
+void login_limiter_forgive(worker_t *worker, const char *email, const char *client_ip, const char *attempt_id);
 
 /* When the password could not be checked (database or hashing pool
  * unavailable): the attempt does not count at all. Delivered until Redis
  * confirms it, within the window; safe before or after the charge lands. */
-void login_limiter_refund(server_worker_t *worker, const char *email, const char *client_ip, const char *attempt_id);
+void login_limiter_refund(worker_t *worker, const char *email, const char *client_ip, const char *attempt_id);
 
 /* Releases this thread's refunds still being delivered (worker shutdown). */
 void login_limiter_dispose(void);
@@ -112,25 +115,24 @@ void login_limiter_dispose(void);
 
 /* Stores a user's document (its fresh version after a change) in the
  * Redis cache that /me reads, for USER_CACHE_TTL_SECONDS. */
-void accounts_cache_store(server_worker_t *worker, const char *id, const char *doc, size_t len);
+void accounts_cache_store(worker_t *worker, const char *id, const char *doc, size_t len);
 void accounts_handle_me(http_request_t *r);
 void accounts_handle_list(http_request_t *r);
 void accounts_handle_update(http_request_t *r);
 
 /* attempts.c: the login_attempts table. */
 
-/* Records an attempt (outcome: success, bad_credentials, locked) and calls
- * `done` once it is stored or failed (failures are logged, not answered:
- * the table is evidence, not the login's outcome). */
-typedef void (*attempt_recorded_fn)(http_request_t *r);
-void attempts_record(http_request_t *r, const char *email, const char *outcome, attempt_recorded_fn done);
+/* Records an attempt (outcome: success, bad_credentials, locked) as a step
+ * of `r` and calls `done(data)` once it is stored or failed (failures are
+ * logged, not answered: the table is evidence, not the login's outcome). */
+void attempts_record(http_request_t *r, const char *email, const char *outcome, step_done_fn done, void *data);
 
 /* The client's address as the inet parameter of the attempt tables, NULL
  * when unknown (r->client is always a valid address or ""). */
 const char *attempts_client_ip(const http_request_t *r);
 
-/* Worker 0 deletes attempts older than the retention period, hourly. */
-void attempts_start_retention(server_worker_t *worker);
-void attempts_stop_retention(void);
+/* Worker 0 deletes attempts older than the retention period, hourly: a
+ * chore. */
+void attempts_start_retention(chore_t *chore, worker_t *worker);
 
 #endif

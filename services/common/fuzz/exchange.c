@@ -14,41 +14,41 @@
 #include "http.h"
 #include "log.h"
 #include "loop_timer.h"
-#include "server.h"
 #include "trace.h"
+#include "worker.h"
 
 /* The replacements the link step wires in (-Wl,--wrap=...). */
-const server_config_t *__wrap_server_config(void);
 void __wrap_pg_query(pg_pool_t *pool, const char *statement, const char *const *params, pg_callback_fn cb, void *data);
 void __wrap_redis_command_argv(redis_client_t *client, redis_callback_fn cb, void *data, int argc, const char **argv,
                                const size_t *argv_len);
 bool __wrap_redis_client_is_up(const redis_client_t *client);
 
-static server_config_t config;
+static client_networks_t trusted_proxies;
+static worker_settings_t settings = {.resources = WORKER_POSTGRES | WORKER_REDIS};
+static http_server_t server = {.admin_token = FUZZ_ADMIN_TOKEN, .jwt_secret = FUZZ_JWT_SECRET};
 static const pg_statement_t *statements;
 static size_t statement_count;
 static fuzz_exchange_t *current; /* the exchange whose handler is running */
-static server_worker_t worker;
-
-const server_config_t *__wrap_server_config(void)
-{
-    return &config;
-}
+static worker_t worker;
 
 void fuzz_exchange_setup(const char *service, const pg_statement_t *service_statements, size_t count)
 {
-    config.service = service;
-    config.admin_token = FUZZ_ADMIN_TOKEN;
-    config.jwt_secret = FUZZ_JWT_SECRET;
-    config.max_body_bytes = 1 << 20;
-    config.version = "fuzz";
     char error[128];
-    if (client_networks_parse("127.0.0.0/8, ::1", &config.trusted_proxies, error, sizeof(error)) != 0)
+    if (client_networks_parse("127.0.0.0/8, ::1", &trusted_proxies, error, sizeof(error)) != 0)
         abort();
-    /* handlers may start timers (retries); the loop never runs here */
+    settings.service = service;
+    server.service = service;
+    server.trusted_proxies = &trusted_proxies;
+    /* handlers may start timers (retries); the loop never runs here. The
+     * pool and the client are never opened: every call to them is
+     * replaced, so any non-NULL value tells the steps they are declared. */
     h2o_evloop_t *loop = h2o_evloop_create();
     if (loop == NULL || loop_timers_init(loop) != 0)
         abort();
+    worker.loop = loop;
+    worker.settings = &settings;
+    worker.pg = (pg_pool_t *)&worker;
+    worker.redis = (redis_client_t *)&worker;
     statements = service_statements;
     statement_count = count;
     http_metrics_register();
@@ -311,6 +311,7 @@ static void check_response(fuzz_exchange_t *ex, h2o_req_t *req)
 
 void fuzz_exchange_run(const router_t *router, fuzz_exchange_t *ex)
 {
+    server.router = router;
     h2o_conn_t conn = {.callbacks = &callbacks};
     h2o_pathconf_t pathconf;
     memset(&pathconf, 0, sizeof(pathconf));
@@ -346,7 +347,7 @@ void fuzz_exchange_run(const router_t *router, fuzz_exchange_t *ex)
         req.entity = h2o_strdup(&req.pool, ex->body, ex->body_len);
 
     current = ex;
-    http_dispatch(&worker, router, &req);
+    http_dispatch(&server, &worker, &req);
     answer_calls(ex);
     check_response(ex, &req);
     if (getenv("FUZZ_VERBOSE") != NULL) { /* for whoever writes seeds */
@@ -364,6 +365,7 @@ void fuzz_exchange_run(const router_t *router, fuzz_exchange_t *ex)
     current = NULL;
     h2o_dispose_request(&req);
     FUZZ_CHECK(worker.active_requests == 0, "%zu requests still counted active", worker.active_requests);
+    FUZZ_CHECK(worker.busy == 0, "%zu units of work still alive after every call was answered", worker.busy);
 }
 
 const fuzz_backend_call_t *fuzz_exchange_call(const fuzz_exchange_t *ex, const char *name)

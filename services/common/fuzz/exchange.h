@@ -19,9 +19,10 @@
  *     answered as if the backend were down (PG_UNAVAILABLE, or no Redis
  *     reply), which every handler must turn into a 503; Redis calls that
  *     callbacks make in turn get the integer reply 1;
- *   - server_config is replaced too (--wrap=server_config): service name
- *     from fuzz_exchange_setup, ADMIN_TOKEN FUZZ_ADMIN_TOKEN, JWT_SECRET
- *     FUZZ_JWT_SECRET, TRUSTED_PROXIES "127.0.0.0/8, ::1";
+ *   - the server's settings (http_server_t): service name from
+ *     fuzz_exchange_setup, admin token FUZZ_ADMIN_TOKEN, JWT secret
+ *     FUZZ_JWT_SECRET, trusted proxies "127.0.0.0/8, ::1"; the worker
+ *     declares PostgreSQL and Redis;
  *   - stdout (the access log) goes to /dev/null.
  *
  * Every exchange is checked against what DESIGN.md promises any client:

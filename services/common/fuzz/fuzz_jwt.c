@@ -1,7 +1,7 @@
 /* fuzz_jwt.c - bearer token (JWT HS256) verification and signing (auth.h).
  *
  * Feeds, from one input:
- *   1. the whole input as a token to auth_token_verify();
+ *   1. the whole input as a token to jwt_verify();
  *   2. when the input has a line break: line 1 as the header JSON, line 2 as
  *      the payload JSON, the byte after the second line break (optional) as
  *      a tweak. The target encodes both in base64url and signs them with the
@@ -9,7 +9,7 @@
  *      the last character of one part within its unused low bits (the bytes
  *      it decodes to stay the same);
  *   3. the claims that verified, or those the payload names, to
- *      auth_token_sign().
+ *      jwt_sign().
  *
  * Asserts:
  *   - no malleability: a token that verifies is canonical, i.e. each part
@@ -21,12 +21,13 @@
  *     iat <= now + 60; it fails under another key;
  *   - a canonical, correctly signed token with such a header and claims
  *     verifies (no false refusals);
- *   - auth_token_sign() succeeds exactly for valid ids and iat < exp, and
+ *   - jwt_sign() succeeds exactly for valid ids and iat < exp, and
  *     what it signs verifies to the same claims and is canonical.
  */
+#include <jansson.h>
 #include <openssl/hmac.h>
 
-#include "auth.h"
+#include "jwt.h"
 #include "fuzz_support.h"
 
 #define SECRET "fuzz-jwt-secret"
@@ -82,8 +83,8 @@ static long b64url_decode(const char *in, size_t len, unsigned char *out)
 /* True when `len` characters are the canonical base64url of what they decode to. */
 static bool canonical(const char *part, size_t len)
 {
-    static unsigned char decoded[AUTH_TOKEN_MAX];
-    static char again[AUTH_TOKEN_MAX + 4];
+    static unsigned char decoded[JWT_TOKEN_MAX];
+    static char again[JWT_TOKEN_MAX + 4];
     long n = b64url_decode(part, len, decoded);
     return n >= 0 && b64url_encode(decoded, (size_t)n, again) == len && memcmp(again, part, len) == 0;
 }
@@ -91,15 +92,15 @@ static bool canonical(const char *part, size_t len)
 static bool valid_id(const char *id)
 {
     size_t len = strlen(id);
-    return len >= 1 && len < AUTH_ID_MAX &&
+    return len >= 1 && len < JWT_ID_MAX &&
            strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == len;
 }
 
 /* Decodes a part and parses it as one JSON object (duplicates refused). */
 static json_t *json_part(const char *part, size_t len)
 {
-    static unsigned char decoded[AUTH_TOKEN_MAX];
-    long n = len <= AUTH_TOKEN_MAX ? b64url_decode(part, len, decoded) : -1;
+    static unsigned char decoded[JWT_TOKEN_MAX];
+    long n = len <= JWT_TOKEN_MAX ? b64url_decode(part, len, decoded) : -1;
     json_t *doc = n > 0 ? json_loadb((const char *)decoded, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
     if (doc != NULL && !json_is_object(doc)) {
         json_decref(doc);
@@ -117,7 +118,7 @@ static bool header_acceptable(const json_t *header)
 }
 
 /* The reference claim rules; fills `claims` when they hold. */
-static bool claims_acceptable(const json_t *payload, auth_claims_t *claims)
+static bool claims_acceptable(const json_t *payload, jwt_claims_t *claims)
 {
     const json_t *iat = json_object_get(payload, "iat"), *exp = json_object_get(payload, "exp");
     const json_t *nbf = json_object_get(payload, "nbf"), *role = json_object_get(payload, "role");
@@ -127,7 +128,7 @@ static bool claims_acceptable(const json_t *payload, auth_claims_t *claims)
         return false;
     if (!valid_id(json_string_value(sub)) || !valid_id(json_string_value(jti)))
         return false;
-    if (auth_role_parse(json_string_value(role), &claims->role) != 0)
+    if (jwt_role_parse(json_string_value(role), &claims->role) != 0)
         return false;
     json_int_t issued = json_integer_value(iat), expires = json_integer_value(exp);
     if (expires <= issued || NOW >= expires || issued > NOW + 60 || (nbf != NULL && NOW < json_integer_value(nbf)))
@@ -139,14 +140,14 @@ static bool claims_acceptable(const json_t *payload, auth_claims_t *claims)
     return true;
 }
 
-static bool same_claims(const auth_claims_t *a, const auth_claims_t *b)
+static bool same_claims(const jwt_claims_t *a, const jwt_claims_t *b)
 {
     return strcmp(a->sub, b->sub) == 0 && strcmp(a->jti, b->jti) == 0 && a->role == b->role && a->iat == b->iat &&
            a->exp == b->exp;
 }
 
 /* What every token that verifies must satisfy. */
-static void check_verified(const char *token, size_t len, const auth_claims_t *claims)
+static void check_verified(const char *token, size_t len, const jwt_claims_t *claims)
 {
     const char *dot1 = memchr(token, '.', len);
     FUZZ_CHECK(dot1 != NULL, "a verified token without '.'");
@@ -165,33 +166,33 @@ static void check_verified(const char *token, size_t len, const auth_claims_t *c
     json_t *header = json_part(parts[0], lens[0]), *payload = json_part(parts[1], lens[1]);
     FUZZ_CHECK(header != NULL && header_acceptable(header), "a token verifies with the header '%s'",
                fuzz_show(parts[0], lens[0]));
-    auth_claims_t expected;
+    jwt_claims_t expected;
     FUZZ_CHECK(payload != NULL && claims_acceptable(payload, &expected), "a token verifies with unacceptable claims");
     FUZZ_CHECK(same_claims(claims, &expected), "claims sub=%s jti=%s iat=%lld exp=%lld are not the payload's",
                claims->sub, claims->jti, (long long)claims->iat, (long long)claims->exp);
     json_decref(header);
     json_decref(payload);
 
-    auth_claims_t other;
-    FUZZ_CHECK(auth_token_verify(token, len, "another-secret", NOW, &other) != AUTH_TOKEN_VALID,
+    jwt_claims_t other;
+    FUZZ_CHECK(jwt_verify(token, len, "another-secret", NOW, &other) != JWT_VALID,
                "the token also verifies under another key");
 }
 
-/* auth_token_sign: succeeds exactly for valid claims; its token verifies. */
-static void check_sign(const auth_claims_t *claims)
+/* jwt_sign: succeeds exactly for valid claims; its token verifies. */
+static void check_sign(const jwt_claims_t *claims)
 {
-    char token[AUTH_TOKEN_MAX + 1];
-    int len = auth_token_sign(claims, SECRET, token, sizeof(token));
+    char token[JWT_TOKEN_MAX + 1];
+    int len = jwt_sign(claims, SECRET, token, sizeof(token));
     bool signable = valid_id(claims->sub) && valid_id(claims->jti) && claims->exp > claims->iat;
-    FUZZ_CHECK((len >= 0) == signable, "auth_token_sign returned %d for sub '%s' jti '%s' iat %lld exp %lld", len,
+    FUZZ_CHECK((len >= 0) == signable, "jwt_sign returned %d for sub '%s' jti '%s' iat %lld exp %lld", len,
                fuzz_show(claims->sub, strlen(claims->sub)), fuzz_show(claims->jti, strlen(claims->jti)),
                (long long)claims->iat, (long long)claims->exp);
     if (len < 0)
         return;
     FUZZ_CHECK((size_t)len == strlen(token), "length %d for a token of %zu", len, strlen(token));
-    auth_claims_t read;
-    auth_token_status_t status = auth_token_verify(token, (size_t)len, SECRET, claims->iat, &read);
-    FUZZ_CHECK(status == AUTH_TOKEN_VALID, "a token just signed verifies as %s", auth_token_status_name(status));
+    jwt_claims_t read;
+    jwt_status_t status = jwt_verify(token, (size_t)len, SECRET, claims->iat, &read);
+    FUZZ_CHECK(status == JWT_VALID, "a token just signed verifies as %s", jwt_status_name(status));
     FUZZ_CHECK(same_claims(&read, claims), "a token just signed verifies to other claims");
     for (const char *p = token; *p != '\0'; p++)
         FUZZ_CHECK(*p == '.' || b64url_value(*p) >= 0, "signed token has '%c'", *p);
@@ -201,8 +202,8 @@ static void check_sign(const auth_claims_t *claims)
 static void check_signed_parts(const char *header, size_t header_len, const char *payload, size_t payload_len,
                                unsigned tweak)
 {
-    static char token[3 * AUTH_TOKEN_MAX];
-    if (header_len > AUTH_TOKEN_MAX / 2 || payload_len > AUTH_TOKEN_MAX / 2)
+    static char token[3 * JWT_TOKEN_MAX];
+    if (header_len > JWT_TOKEN_MAX / 2 || payload_len > JWT_TOKEN_MAX / 2)
         return;
     size_t n = b64url_encode((const unsigned char *)header, header_len, token);
     token[n++] = '.';
@@ -228,30 +229,29 @@ static void check_signed_parts(const char *header, size_t header_len, const char
     bool tweaked = !canonical(token, payload_at - 1) || !canonical(token + payload_at, signature_at - 1 - payload_at) ||
                    !canonical(token + signature_at, n - signature_at);
 
-    auth_claims_t claims;
-    auth_token_status_t status = auth_token_verify(token, n, SECRET, NOW, &claims);
-    if (status == AUTH_TOKEN_VALID)
+    jwt_claims_t claims;
+    jwt_status_t status = jwt_verify(token, n, SECRET, NOW, &claims);
+    if (status == JWT_VALID)
         check_verified(token, n, &claims);
 
     json_t *h = json_part(token, payload_at - 1), *p = json_part(token + payload_at, signature_at - 1 - payload_at);
-    auth_claims_t expected;
-    if (!tweaked && n <= AUTH_TOKEN_MAX && h != NULL && header_acceptable(h) && p != NULL &&
+    jwt_claims_t expected;
+    if (!tweaked && n <= JWT_TOKEN_MAX && h != NULL && header_acceptable(h) && p != NULL &&
         claims_acceptable(p, &expected))
-        FUZZ_CHECK(status == AUTH_TOKEN_VALID && same_claims(&claims, &expected),
-                   "a canonical, correctly signed token with valid claims is refused as %s",
-                   auth_token_status_name(status));
+        FUZZ_CHECK(status == JWT_VALID && same_claims(&claims, &expected),
+                   "a canonical, correctly signed token with valid claims is refused as %s", jwt_status_name(status));
 
     /* signing what the payload names */
     if (p != NULL) {
-        auth_claims_t named = {0};
+        jwt_claims_t named = {0};
         const char *sub = json_string_value(json_object_get(p, "sub")),
                    *jti = json_string_value(json_object_get(p, "jti"));
         snprintf(named.sub, sizeof(named.sub), "%s", sub != NULL ? sub : "");
         snprintf(named.jti, sizeof(named.jti), "%s", jti != NULL ? jti : "");
         named.role = json_is_string(json_object_get(p, "role")) &&
                              strcmp(json_string_value(json_object_get(p, "role")), "admin") == 0
-                         ? AUTH_ROLE_ADMIN
-                         : AUTH_ROLE_CUSTOMER;
+                         ? JWT_ROLE_ADMIN
+                         : JWT_ROLE_CUSTOMER;
         named.iat = json_integer_value(json_object_get(p, "iat"));
         named.exp = json_integer_value(json_object_get(p, "exp"));
         if ((sub == NULL || strlen(sub) < sizeof(named.sub)) && (jti == NULL || strlen(jti) < sizeof(named.jti)))
@@ -264,8 +264,8 @@ static void check_signed_parts(const char *header, size_t header_len, const char
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
-    auth_claims_t claims;
-    if (size <= 2 * AUTH_TOKEN_MAX && auth_token_verify(text, size, SECRET, NOW, &claims) == AUTH_TOKEN_VALID) {
+    jwt_claims_t claims;
+    if (size <= 2 * JWT_TOKEN_MAX && jwt_verify(text, size, SECRET, NOW, &claims) == JWT_VALID) {
         check_verified(text, size, &claims);
         check_sign(&claims);
     }

@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 
-#include "server.h"
+#include "worker.h"
 #include "work_pool.h"
 
 typedef struct job_state {
@@ -37,24 +37,23 @@ static void done(void *data)
     (*job->done_count)++;
 }
 
-static void make_worker(server_worker_t *worker)
+static const worker_settings_t no_resources = {.service = "test"};
+
+static void make_worker(worker_t *worker)
 {
-    memset(worker, 0, sizeof(*worker));
-    worker->loop = h2o_evloop_create();
-    worker->queue = h2o_multithread_create_queue(worker->loop);
+    assert_int_equal(worker_open(worker, 0, h2o_evloop_create(), &no_resources), 0);
     assert_int_equal(work_pool_attach(worker), 0);
 }
 
-static void dispose_worker(server_worker_t *worker)
+static void dispose_worker(worker_t *worker)
 {
     work_pool_detach(worker);
-    h2o_multithread_destroy_queue(worker->queue);
-    free(worker->queue);             /* h2o 2.2.5's evloop flavour leaves that to the caller */
-    h2o_evloop_run(worker->loop, 0); /* lets the queue's socket close */
-    h2o_evloop_destroy(worker->loop);
+    h2o_evloop_t *loop = worker->loop;
+    worker_close(worker);
+    h2o_evloop_destroy(loop);
 }
 
-static void run_loop_until(server_worker_t *worker, const int *count, int expected)
+static void run_loop_until(worker_t *worker, const int *count, int expected)
 {
     for (int i = 0; i < 500 && *count < expected; i++)
         h2o_evloop_run(worker->loop, 10);
@@ -64,7 +63,7 @@ static void run_loop_until(server_worker_t *worker, const int *count, int expect
 static void test_jobs_run_off_the_loop_and_finish_on_it(void **state)
 {
     (void)state;
-    server_worker_t worker;
+    worker_t worker;
     make_worker(&worker);
     assert_int_equal(work_pool_start(2, 16, 0), 0);
     int done_count = 0;
@@ -87,7 +86,7 @@ static void test_jobs_run_off_the_loop_and_finish_on_it(void **state)
 static void test_a_full_queue_refuses(void **state)
 {
     (void)state;
-    server_worker_t worker;
+    worker_t worker;
     make_worker(&worker);
     assert_int_equal(work_pool_start(1, 1, 0), 0);
     sem_t gate;

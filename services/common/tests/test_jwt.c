@@ -1,5 +1,5 @@
-/* Tests for auth.c: HS256 tokens signed and verified, and every way a token
- * can be wrong refused with the right reason. Includes auth.c to build
+/* Tests for jwt.c: HS256 tokens signed and verified, and every way a token
+ * can be wrong refused with the right reason. Includes jwt.c to build
  * hostile tokens with its own base64url and HMAC helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../auth.c"
+#include "../jwt.c"
 
 #define SECRET "unit-test-secret-0123456789abcdef"
 #define NOW    1700001000
@@ -21,9 +21,9 @@
     "RtaW4iLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMCwianRpIjoiYWJjMTIzIiwibmFtZSI6ImV4dHJhIGNsYWltcyBhcmUgaWdu"   \
     "b3JlZCJ9.BlF5xDA47Rg6qkw9X4Uhn9CYmMenDXsRbfPxZxk_Sdw"
 
-static auth_token_status_t verify(const char *token, auth_claims_t *claims)
+static jwt_status_t verify(const char *token, jwt_claims_t *claims)
 {
-    return auth_token_verify(token, strlen(token), SECRET, NOW, claims);
+    return jwt_verify(token, strlen(token), SECRET, NOW, claims);
 }
 
 /* Builds header.payload.signature from raw JSON, signed with `secret`. */
@@ -38,25 +38,25 @@ static void forge(const char *header, const char *payload, const char *secret, c
     base64url_encode(signature, SIGNATURE_LEN, out + n, size - (size_t)n);
 }
 
-static const auth_claims_t customer = {.sub = "7d0c6f0e-2b53-4a51-9d6a-0d3c1f1e0a42",
-                                       .jti = "c0ffee",
-                                       .role = AUTH_ROLE_CUSTOMER,
-                                       .iat = NOW - 10,
-                                       .exp = NOW + 3600};
+static const jwt_claims_t customer = {.sub = "7d0c6f0e-2b53-4a51-9d6a-0d3c1f1e0a42",
+                                      .jti = "c0ffee",
+                                      .role = JWT_ROLE_CUSTOMER,
+                                      .iat = NOW - 10,
+                                      .exp = NOW + 3600};
 
 static void test_signed_token_verifies(void **state)
 {
     (void)state;
-    char token[AUTH_TOKEN_MAX];
-    int len = auth_token_sign(&customer, SECRET, token, sizeof(token));
+    char token[JWT_TOKEN_MAX];
+    int len = jwt_sign(&customer, SECRET, token, sizeof(token));
     assert_true(len > 0);
     assert_int_equal((size_t)len, strlen(token));
     assert_null(strchr(token, '=')); /* unpadded */
-    auth_claims_t claims;
-    assert_int_equal(verify(token, &claims), AUTH_TOKEN_VALID);
+    jwt_claims_t claims;
+    assert_int_equal(verify(token, &claims), JWT_VALID);
     assert_string_equal(claims.sub, customer.sub);
     assert_string_equal(claims.jti, "c0ffee");
-    assert_int_equal(claims.role, AUTH_ROLE_CUSTOMER);
+    assert_int_equal(claims.role, JWT_ROLE_CUSTOMER);
     assert_int_equal(claims.iat, customer.iat);
     assert_int_equal(claims.exp, customer.exp);
 }
@@ -64,36 +64,35 @@ static void test_signed_token_verifies(void **state)
 static void test_token_from_another_implementation_verifies(void **state)
 {
     (void)state;
-    auth_claims_t claims;
-    assert_int_equal(auth_token_verify(FOREIGN_TOKEN, strlen(FOREIGN_TOKEN), SECRET, 1700000500, &claims),
-                     AUTH_TOKEN_VALID);
-    assert_int_equal(claims.role, AUTH_ROLE_ADMIN);
+    jwt_claims_t claims;
+    assert_int_equal(jwt_verify(FOREIGN_TOKEN, strlen(FOREIGN_TOKEN), SECRET, 1700000500, &claims), JWT_VALID);
+    assert_int_equal(claims.role, JWT_ROLE_ADMIN);
     assert_string_equal(claims.jti, "abc123");
 }
 
 static void test_altered_or_foreign_key_tokens_are_refused(void **state)
 {
     (void)state;
-    char token[AUTH_TOKEN_MAX];
-    auth_claims_t claims;
-    auth_token_sign(&customer, "another-secret-0123456789abcdefghij", token, sizeof(token));
-    assert_int_equal(verify(token, &claims), AUTH_TOKEN_BAD_SIGNATURE);
+    char token[JWT_TOKEN_MAX];
+    jwt_claims_t claims;
+    jwt_sign(&customer, "another-secret-0123456789abcdefghij", token, sizeof(token));
+    assert_int_equal(verify(token, &claims), JWT_BAD_SIGNATURE);
 
     /* Promote ourselves to admin by editing the payload, keep the signature. */
-    char forged[AUTH_TOKEN_MAX], original[AUTH_TOKEN_MAX];
-    auth_token_sign(&customer, SECRET, original, sizeof(original));
+    char forged[JWT_TOKEN_MAX], original[JWT_TOKEN_MAX];
+    jwt_sign(&customer, SECRET, original, sizeof(original));
     forge("{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
           "{\"sub\":\"7d0c6f0e-2b53-4a51-9d6a-0d3c1f1e0a42\",\"role\":\"admin\",\"iat\":1700000990,"
           "\"exp\":1700004600,\"jti\":\"c0ffee\"}",
           SECRET, forged, sizeof(forged));
     strcpy(strrchr(forged, '.'), strrchr(original, '.'));
-    assert_int_equal(verify(forged, &claims), AUTH_TOKEN_BAD_SIGNATURE);
+    assert_int_equal(verify(forged, &claims), JWT_BAD_SIGNATURE);
 
     /* One flipped character of the signature. */
-    auth_token_sign(&customer, SECRET, token, sizeof(token));
+    jwt_sign(&customer, SECRET, token, sizeof(token));
     char *last = token + strlen(token) - 2;
     *last = *last == 'A' ? 'B' : 'A';
-    assert_int_equal(verify(token, &claims), AUTH_TOKEN_BAD_SIGNATURE);
+    assert_int_equal(verify(token, &claims), JWT_BAD_SIGNATURE);
 }
 
 static void test_other_algorithms_are_refused(void **state)
@@ -109,37 +108,37 @@ static void test_other_algorithms_are_refused(void **state)
     };
     const char *payload = "{\"sub\":\"u1\",\"role\":\"admin\",\"iat\":1700000990,\"exp\":1700004600,\"jti\":\"j1\"}";
     for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
-        char token[AUTH_TOKEN_MAX];
-        auth_claims_t claims;
+        char token[JWT_TOKEN_MAX];
+        jwt_claims_t claims;
         forge(headers[i], payload, SECRET, token, sizeof(token));
-        assert_int_equal(verify(token, &claims), AUTH_TOKEN_BAD_ALGORITHM);
+        assert_int_equal(verify(token, &claims), JWT_BAD_ALGORITHM);
         /* the unsigned form "header.payload." too */
         strrchr(token, '.')[1] = '\0';
-        assert_int_equal(verify(token, &claims), AUTH_TOKEN_BAD_ALGORITHM);
+        assert_int_equal(verify(token, &claims), JWT_BAD_ALGORITHM);
     }
 }
 
 static void test_expiry_and_not_before(void **state)
 {
     (void)state;
-    char token[AUTH_TOKEN_MAX];
-    auth_claims_t claims;
-    auth_claims_t expired = customer;
+    char token[JWT_TOKEN_MAX];
+    jwt_claims_t claims;
+    jwt_claims_t expired = customer;
     expired.iat = NOW - 3600;
     expired.exp = NOW; /* expires exactly now */
-    auth_token_sign(&expired, SECRET, token, sizeof(token));
-    assert_int_equal(verify(token, &claims), AUTH_TOKEN_EXPIRED);
-    assert_int_equal(auth_token_verify(token, strlen(token), SECRET, NOW - 1, &claims), AUTH_TOKEN_VALID);
+    jwt_sign(&expired, SECRET, token, sizeof(token));
+    assert_int_equal(verify(token, &claims), JWT_EXPIRED);
+    assert_int_equal(jwt_verify(token, strlen(token), SECRET, NOW - 1, &claims), JWT_VALID);
 
     const char *header = "{\"alg\":\"HS256\"}";
     forge(header,
           "{\"sub\":\"u1\",\"role\":\"customer\",\"iat\":1700000990,\"exp\":1700004600,\"jti\":\"j1\",\"nbf\":"
           "1700002000}",
           SECRET, token, sizeof(token));
-    assert_int_equal(verify(token, &claims), AUTH_TOKEN_NOT_YET_VALID);
+    assert_int_equal(verify(token, &claims), JWT_NOT_YET_VALID);
     forge(header, "{\"sub\":\"u1\",\"role\":\"customer\",\"iat\":1700009999,\"exp\":1700019999,\"jti\":\"j1\"}", SECRET,
           token, sizeof(token));
-    assert_int_equal(verify(token, &claims), AUTH_TOKEN_NOT_YET_VALID);
+    assert_int_equal(verify(token, &claims), JWT_NOT_YET_VALID);
 }
 
 static void test_bad_claims_are_refused(void **state)
@@ -156,54 +155,54 @@ static void test_bad_claims_are_refused(void **state)
         "{\"sub\":\"u1\",\"role\":\"customer\",\"exp\":1700004600,\"jti\":\"j1\"}",                    /* no iat */
     };
     for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
-        char token[AUTH_TOKEN_MAX];
-        auth_claims_t claims;
+        char token[JWT_TOKEN_MAX];
+        jwt_claims_t claims;
         forge("{\"alg\":\"HS256\"}", payloads[i], SECRET, token, sizeof(token));
-        assert_int_equal(verify(token, &claims), AUTH_TOKEN_BAD_CLAIMS);
+        assert_int_equal(verify(token, &claims), JWT_BAD_CLAIMS);
     }
 }
 
 static void test_malformed_tokens_are_refused(void **state)
 {
     (void)state;
-    char good[AUTH_TOKEN_MAX];
-    auth_token_sign(&customer, SECRET, good, sizeof(good));
-    char padded[AUTH_TOKEN_MAX + 8], extra_part[AUTH_TOKEN_MAX + 8];
+    char good[JWT_TOKEN_MAX];
+    jwt_sign(&customer, SECRET, good, sizeof(good));
+    char padded[JWT_TOKEN_MAX + 8], extra_part[JWT_TOKEN_MAX + 8];
     snprintf(padded, sizeof(padded), "%s=", good);
     snprintf(extra_part, sizeof(extra_part), "%s.e30", good);
-    char not_json[AUTH_TOKEN_MAX];
+    char not_json[JWT_TOKEN_MAX];
     forge("{\"alg\":\"HS256\"}", "[1,2,3]", SECRET, not_json, sizeof(not_json));
-    char duplicate[AUTH_TOKEN_MAX];
+    char duplicate[JWT_TOKEN_MAX];
     forge("{\"alg\":\"HS256\",\"alg\":\"none\"}", "{}", SECRET, duplicate, sizeof(duplicate));
     const char *const tokens[] = {
         "", "abc", "a.b", "...", extra_part, padded, not_json, duplicate, "eyJhbGciOiJIUzI1NiJ9.e30.!!!!"};
     for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
-        auth_claims_t claims;
-        auth_token_status_t status = verify(tokens[i], &claims);
-        assert_true(status == AUTH_TOKEN_MALFORMED || status == AUTH_TOKEN_BAD_SIGNATURE);
-        assert_int_not_equal(status, AUTH_TOKEN_VALID);
+        jwt_claims_t claims;
+        jwt_status_t status = verify(tokens[i], &claims);
+        assert_true(status == JWT_MALFORMED || status == JWT_BAD_SIGNATURE);
+        assert_int_not_equal(status, JWT_VALID);
     }
     /* far too long */
-    static char huge[AUTH_TOKEN_MAX * 2];
+    static char huge[JWT_TOKEN_MAX * 2];
     memset(huge, 'a', sizeof(huge) - 1);
-    auth_claims_t claims;
-    assert_int_equal(auth_token_verify(huge, strlen(huge), SECRET, NOW, &claims), AUTH_TOKEN_MALFORMED);
+    jwt_claims_t claims;
+    assert_int_equal(jwt_verify(huge, strlen(huge), SECRET, NOW, &claims), JWT_MALFORMED);
 }
 
 static void test_sign_refuses_bad_claims_and_small_buffers(void **state)
 {
     (void)state;
-    char token[AUTH_TOKEN_MAX];
-    auth_claims_t bad = customer;
+    char token[JWT_TOKEN_MAX];
+    jwt_claims_t bad = customer;
     strcpy(bad.jti, "has space");
-    assert_int_equal(auth_token_sign(&bad, SECRET, token, sizeof(token)), -1);
+    assert_int_equal(jwt_sign(&bad, SECRET, token, sizeof(token)), -1);
     bad = customer;
     bad.exp = bad.iat;
-    assert_int_equal(auth_token_sign(&bad, SECRET, token, sizeof(token)), -1);
-    int len = auth_token_sign(&customer, SECRET, token, sizeof(token));
+    assert_int_equal(jwt_sign(&bad, SECRET, token, sizeof(token)), -1);
+    int len = jwt_sign(&customer, SECRET, token, sizeof(token));
     for (size_t size = 0; size <= (size_t)len; size += 7)
-        assert_int_equal(auth_token_sign(&customer, SECRET, token, size), -1);
-    assert_int_equal(auth_token_sign(&customer, SECRET, token, (size_t)len + 1), len);
+        assert_int_equal(jwt_sign(&customer, SECRET, token, size), -1);
+    assert_int_equal(jwt_sign(&customer, SECRET, token, (size_t)len + 1), len);
 }
 
 static void test_base64url_round_trip(void **state)
@@ -234,16 +233,16 @@ static void test_signature_encoding_is_not_malleable(void **state)
     (void)state;
     /* A 32-byte HMAC encodes as 43 characters whose last carries two unused
      * bits: flipping them gave three more strings that verified. */
-    char token[AUTH_TOKEN_MAX];
-    int len = auth_token_sign(&customer, SECRET, token, sizeof(token));
-    auth_claims_t claims;
+    char token[JWT_TOKEN_MAX];
+    int len = jwt_sign(&customer, SECRET, token, sizeof(token));
+    jwt_claims_t claims;
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const char *last = strchr(alphabet, token[len - 1]);
     assert_non_null(last);
     int accepted = 0;
     for (int low = 0; low < 4; low++) {
         token[len - 1] = alphabet[((last - alphabet) & ~3) | low];
-        accepted += verify(token, &claims) == AUTH_TOKEN_VALID;
+        accepted += verify(token, &claims) == JWT_VALID;
     }
     assert_int_equal(accepted, 1);
 }
@@ -251,14 +250,14 @@ static void test_signature_encoding_is_not_malleable(void **state)
 static void test_roles_parse(void **state)
 {
     (void)state;
-    auth_role_t role;
-    assert_int_equal(auth_role_parse("admin", &role), 0);
-    assert_int_equal(role, AUTH_ROLE_ADMIN);
-    assert_string_equal(auth_role_name(role), "admin");
-    assert_int_equal(auth_role_parse("customer", &role), 0);
-    assert_int_equal(role, AUTH_ROLE_CUSTOMER);
-    assert_int_equal(auth_role_parse("Admin", &role), -1);
-    assert_int_equal(auth_role_parse("", &role), -1);
+    jwt_role_t role;
+    assert_int_equal(jwt_role_parse("admin", &role), 0);
+    assert_int_equal(role, JWT_ROLE_ADMIN);
+    assert_string_equal(jwt_role_name(role), "admin");
+    assert_int_equal(jwt_role_parse("customer", &role), 0);
+    assert_int_equal(role, JWT_ROLE_CUSTOMER);
+    assert_int_equal(jwt_role_parse("Admin", &role), -1);
+    assert_int_equal(jwt_role_parse("", &role), -1);
 }
 
 int main(void)

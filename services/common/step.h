@@ -1,0 +1,84 @@
+/* step.h - asynchronous handlers as named steps.
+ *
+ * A handler that waits on a backend is a sequence of small functions, each
+ * named for what it does:
+ *
+ *     static void find_account(login_t *login)
+ *     {
+ *         step_query(&login->r->super, "user_for_login", params, check_password, login);
+ *     }
+ *
+ * Each helper runs one backend call for a unit of work (context.h) and
+ * holds the context across it. When the call succeeds and the context was
+ * not cancelled, the next step runs with the result; when it fails, the
+ * helper logs the cause and fails the context once with DESIGN's error
+ * (503 dependency_unavailable when PostgreSQL or Redis did not answer, 500
+ * internal when a statement failed), and the next step never runs. Either
+ * way the hold ends after the callback.
+ *
+ * The `_catch` and `_raw` forms are for the few places that must see a
+ * failure themselves: a constraint violation that is a 409, work that must
+ * be finished even when the client has gone.
+ */
+#ifndef OMS_STEP_H
+#define OMS_STEP_H
+
+#include <stdbool.h>
+
+#include "context.h"
+#include "pg.h"
+#include "redis.h"
+#include "work_pool.h"
+
+/* The next step after a statement: its rows (PG_OK). */
+typedef void (*step_rows_fn)(void *data, const PGresult *result);
+
+/* Sees a PG_ERROR first (reply->sqlstate); returns true when it has
+ * answered, false to let the default 500 happen. */
+typedef bool (*step_error_fn)(void *data, const pg_reply_t *reply);
+
+/* Gets every reply, whatever its status, cancelled or not. */
+typedef void (*step_reply_fn)(void *data, const pg_reply_t *reply);
+
+/* The next step after a Redis command: its reply (never NULL or an error). */
+typedef void (*step_redis_fn)(void *data, const redisReply *reply);
+
+/* Gets every Redis outcome (reply NULL with `error` when none came). */
+typedef void (*step_redis_reply_fn)(void *data, const redisReply *reply, const char *error);
+
+/* The next step after background work. */
+typedef void (*step_done_fn)(void *data);
+
+/* Runs prepared statement `statement` with text parameters (copied), then
+ * `next(data, rows)`. */
+void step_query(context_t *c, const char *statement, const char *const *params, step_rows_fn next, void *data);
+
+/* Like step_query, but a PG_ERROR goes to `on_error` first. */
+void step_query_catch(context_t *c, const char *statement, const char *const *params, step_rows_fn next,
+                      step_error_fn on_error, void *data);
+
+/* Runs the statement and calls `done` with whatever came back, even when
+ * the context has been cancelled (work that must finish once started). */
+void step_query_raw(context_t *c, const char *statement, const char *const *params, step_reply_fn done, void *data);
+
+/* Sends a Redis command (argv as redis_command_argv), then `next(data,
+ * reply)`; no reply or an error reply fails the context with 503. */
+void step_redis(context_t *c, int argc, const char **argv, const size_t *argv_len, step_redis_fn next, void *data);
+
+/* Sends the command and calls `done` with whatever came back, even when
+ * the context has been cancelled. */
+void step_redis_raw(context_t *c, int argc, const char **argv, const size_t *argv_len, step_redis_reply_fn done,
+                    void *data);
+
+/* Runs `run(data)` on the background pool (work_pool.h), then `next(data)`
+ * back on the loop. `data` should be context memory: it stays valid until
+ * `run` has ended even if the context is cancelled meanwhile. Returns 0,
+ * or -1 when the pool is saturated: nothing was queued or answered (the
+ * caller says how busy it is). */
+int step_work(context_t *c, work_run_fn run, step_done_fn next, void *data);
+
+/* For a PostgreSQL reply that is not PG_OK: logs it, fails the context
+ * (503 or 500) and returns false. Returns true for PG_OK. */
+bool step_check_pg(context_t *c, const pg_reply_t *reply);
+
+#endif
