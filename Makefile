@@ -3,8 +3,9 @@
 #   make run     build, start PostgreSQL/Redis/RabbitMQ, the services and the
 #                h2o gateway on 127.0.0.1 (data in .run/), print the URLs
 #   make stop    stop exactly what `make run` started
-#   make test    unit tests and a short fuzz run under ASan/UBSan, then integration tests against
-#                real servers started on their own ports (data in .test-run/)
+#   make test    lint (include cycles, cppcheck), unit tests and a short fuzz
+#                run under ASan/UBSan, then integration tests against real
+#                servers started on their own ports (data in .test-run/)
 #   make bench   wrk benchmarks against the running system (make run first)
 #   make fuzz    libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
 
@@ -84,6 +85,7 @@ status:
 
 test:
 	@scripts/install-deps.sh build test
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory build-asan
 	@scripts/run-tests.sh
 
@@ -100,9 +102,13 @@ bench:
 format:
 	clang-format -i services/*/*.c services/*/*.h services/*/tests/*.c
 
-# ctuuninitvar: cppcheck takes snprintf() into a caller's uninitialised
-# buffer for a read of it (json_fail fills json_field_error_t that way).
+# First: no include cycle between the modules of services/common (each
+# module only builds on those below it; `scripts/check-includes.py --order`
+# prints the layers). Then cppcheck. ctuuninitvar: cppcheck takes snprintf()
+# into a caller's uninitialised buffer for a read of it (json_fail fills
+# json_field_error_t that way).
 lint:
+	python3 scripts/check-includes.py services/common
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
 		--suppress=ctuuninitvar \
 		-DH2O_USE_LIBUV=0 -Iservices/common services/common services/inventory services/user
