@@ -2,15 +2,13 @@
  * (exchange.h says what is replaced and what is checked). */
 #include "exchange.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <h2o/url.h>
-#include <netinet/in.h>
 #include <strings.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "fuzz_support.h"
+#include "../tests/http_double.h"
 #include "http.h"
 #include "log.h"
 #include "loop_timer.h"
@@ -199,53 +197,7 @@ bool fuzz_exchange_parse(const char *data, size_t size, fuzz_exchange_t *ex)
     return true;
 }
 
-/* --- the fake connection ----------------------------------------------------- */
-
-static socklen_t get_peername(h2o_conn_t *conn, struct sockaddr *sa)
-{
-    (void)conn;
-    const char *peer = current->peer;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)sa;
-    memset(sa, 0, sizeof(struct sockaddr_in6));
-    if (inet_pton(AF_INET, peer, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        return sizeof(*v4);
-    }
-    if (inet_pton(AF_INET6, peer, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        return sizeof(*v6);
-    }
-    return 0;
-}
-
-static const h2o_conn_callbacks_t callbacks = {.get_peername = get_peername};
-
-typedef struct capture {
-    h2o_ostream_t super;
-    fuzz_exchange_t *ex;
-    bool final;
-} capture_t;
-
-static void capture_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt, h2o_send_state_t state)
-{
-    capture_t *capture = (capture_t *)self;
-    fuzz_exchange_t *ex = capture->ex;
-    FUZZ_CHECK(!capture->final, "data sent after the final chunk");
-    for (size_t i = 0; i < bufcnt; i++) {
-        ex->response = realloc(ex->response, ex->response_len + bufs[i].len + 1);
-        if (ex->response == NULL)
-            abort();
-        memcpy(ex->response + ex->response_len, bufs[i].base, bufs[i].len);
-        ex->response_len += bufs[i].len;
-        ex->response[ex->response_len] = '\0';
-    }
-    if (!h2o_send_state_is_in_progress(state)) {
-        capture->final = true;
-        ex->responded = true;
-        ex->status = req->res.status;
-    }
-}
+/* --- running it -------------------------------------------------------------- */
 
 static h2o_iovec_t header_value(const h2o_headers_t *headers, const char *name)
 {
@@ -312,44 +264,44 @@ static void check_response(fuzz_exchange_t *ex, h2o_req_t *req)
 void fuzz_exchange_run(const router_t *router, fuzz_exchange_t *ex)
 {
     server.router = router;
-    h2o_conn_t conn = {.callbacks = &callbacks};
-    h2o_pathconf_t pathconf;
-    memset(&pathconf, 0, sizeof(pathconf));
-    capture_t capture = {.super = {.do_send = capture_send}, .ex = ex};
-    h2o_req_t req;
-    h2o_init_request(&req, &conn, NULL);
-    req.version = 0x101;
-    req.pathconf = &pathconf;
-    req._ostr_top = &capture.super;
-    req.method = h2o_strdup(&req.pool, ex->method, ex->method_len);
-    req.path = h2o_strdup(&req.pool, ex->target, ex->target_len);
-    req.path_normalized =
-        h2o_url_normalize_path(&req.pool, req.path.base, req.path.len, &req.query_at, &req.norm_indexes);
-    ex->path = malloc(req.path_normalized.len + 1);
+    http_double_t d;
+    char method[64], *target = strndup(ex->target, ex->target_len);
+    if (target == NULL)
+        abort();
+    snprintf(method, sizeof(method), "%.*s", (int)ex->method_len, ex->method);
+    http_double_init(&d, method, target, ex->peer);
+    free(target);
+    h2o_req_t *req = &d.req;
+    if (ex->method_len >= sizeof(method)) /* a long method, whole */
+        req->method = h2o_strdup(&req->pool, ex->method, ex->method_len);
+    ex->path = malloc(req->path_normalized.len + 1);
     if (ex->path == NULL)
         abort();
-    memcpy(ex->path, req.path_normalized.base, req.path_normalized.len);
-    ex->path[req.path_normalized.len] = '\0';
-    ex->path_len = req.path_normalized.len;
-    ex->has_query = req.query_at != SIZE_MAX;
+    memcpy(ex->path, req->path_normalized.base, req->path_normalized.len);
+    ex->path[req->path_normalized.len] = '\0';
+    ex->path_len = req->path_normalized.len;
+    ex->has_query = req->query_at != SIZE_MAX;
     bool has_authorization = false;
     for (size_t i = 0; i < ex->header_count; i++) {
-        h2o_iovec_t name = h2o_strdup(&req.pool, ex->headers[i].name, ex->headers[i].name_len);
-        h2o_strtolower(name.base, name.len);
-        h2o_iovec_t value = h2o_strdup(&req.pool, ex->headers[i].value, ex->headers[i].value_len);
-        has_authorization |= h2o_memis(name.base, name.len, H2O_STRLIT("authorization"));
-        h2o_add_header_by_str(&req.pool, &req.headers, name.base, name.len, 1, NULL, value.base, value.len);
+        http_double_header_n(&d, ex->headers[i].name, ex->headers[i].name_len, ex->headers[i].value,
+                             ex->headers[i].value_len);
+        has_authorization |= h2o_lcstris(ex->headers[i].name, ex->headers[i].name_len, H2O_STRLIT("authorization"));
     }
     if (ex->add_admin_token && !has_authorization)
-        h2o_add_header_by_str(&req.pool, &req.headers, H2O_STRLIT("authorization"), 1, NULL,
-                              H2O_STRLIT("Bearer " FUZZ_ADMIN_TOKEN));
+        http_double_header(&d, "authorization", "Bearer " FUZZ_ADMIN_TOKEN);
     if (ex->body != NULL)
-        req.entity = h2o_strdup(&req.pool, ex->body, ex->body_len);
+        http_double_body(&d, ex->body, ex->body_len);
 
     current = ex;
-    http_dispatch(&server, &worker, &req);
+    http_dispatch(&server, &worker, req);
     answer_calls(ex);
-    check_response(ex, &req);
+    FUZZ_CHECK(!d.sent_after_final, "data sent after the final chunk");
+    ex->responded = d.responded;
+    ex->status = d.status;
+    ex->response = d.body;
+    ex->response_len = d.body_len;
+    d.body = NULL; /* the exchange owns it now */
+    check_response(ex, req);
     if (getenv("FUZZ_VERBOSE") != NULL) { /* for whoever writes seeds */
         fprintf(stderr, "%.*s %s -> %d %s\n", (int)ex->method_len, ex->method, fuzz_show(ex->path, ex->path_len),
                 ex->status, fuzz_show(ex->response, ex->response_len));
@@ -363,7 +315,7 @@ void fuzz_exchange_run(const router_t *router, fuzz_exchange_t *ex)
         }
     }
     current = NULL;
-    h2o_dispose_request(&req);
+    http_double_dispose(&d);
     FUZZ_CHECK(worker.active_requests == 0, "%zu requests still counted active", worker.active_requests);
     FUZZ_CHECK(worker.busy == 0, "%zu units of work still alive after every call was answered", worker.busy);
 }
