@@ -213,6 +213,16 @@ bool http_query_long(http_request_t *r, const char *name, long fallback, long mi
     return true;
 }
 
+bool http_query_page(http_request_t *r, long default_limit, long max_limit, http_page_t *page)
+{
+    if (!http_query_long(r, "limit", default_limit, 1, max_limit, &page->limit) ||
+        !http_query_long(r, "offset", 0, 0, HTTP_MAX_OFFSET, &page->offset))
+        return false;
+    snprintf(page->limit_text, sizeof(page->limit_text), "%ld", page->limit);
+    snprintf(page->offset_text, sizeof(page->offset_text), "%ld", page->offset);
+    return true;
+}
+
 const char *http_header(http_request_t *r, const char *name, size_t *len)
 {
     ssize_t index = h2o_find_header_by_str(&r->req->headers, name, strlen(name), -1);

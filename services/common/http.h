@@ -70,6 +70,19 @@ const char *http_query_param(http_request_t *r, const char *name);
  * is malformed. */
 bool http_query_long(http_request_t *r, const char *name, long fallback, long min, long max, long *out);
 
+/* One page of a listing, from ?limit= and ?offset=, with both as text for
+ * statement parameters. */
+#define HTTP_MAX_OFFSET 1000000
+typedef struct http_page {
+    long limit, offset;
+    char limit_text[24], offset_text[24];
+} http_page_t;
+
+/* Reads limit (1..max_limit, `default_limit` when absent) and offset
+ * (0..HTTP_MAX_OFFSET, 0 when absent) into *page. Answers 400 naming the
+ * parameter and returns false when one is malformed. */
+bool http_query_page(http_request_t *r, long default_limit, long max_limit, http_page_t *page);
+
 /* A request header (lower-case name); NULL when absent. *len gets its length. */
 const char *http_header(http_request_t *r, const char *name, size_t *len);
 

@@ -18,7 +18,6 @@
 
 #define DEFAULT_PAGE_SIZE 20
 #define MAX_PAGE_SIZE     100
-#define MAX_OFFSET        1000000
 
 /* A read: the cache first, then the database (which refills the cache). */
 typedef struct product_read {
@@ -26,6 +25,7 @@ typedef struct product_read {
     char cache_key[128];
     const char *statement;
     bool is_list;
+    http_page_t page; /* listings */
     const char *params[3];
 } product_read_t;
 
@@ -122,21 +122,17 @@ void products_handle_list(http_request_t *r)
         http_respond_field_error(r, &error);
         return;
     }
-    long limit, offset;
-    if (!http_query_long(r, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE, &limit) ||
-        !http_query_long(r, "offset", 0, 0, MAX_OFFSET, &offset))
-        return;
     product_read_t *read = context_alloc(&r->super, sizeof(*read));
+    if (!http_query_page(r, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, &read->page))
+        return;
     read->r = r;
     read->statement = "product_list";
     read->is_list = true;
-    char *numbers = context_alloc(&r->super, 48);
-    snprintf(numbers, 24, "%ld", limit);
-    snprintf(numbers + 24, 24, "%ld", offset);
     read->params[0] = category;
-    read->params[1] = numbers;
-    read->params[2] = numbers + 24;
-    product_cache_list_key(read->cache_key, sizeof(read->cache_key), category, (int)limit, (int)offset);
+    read->params[1] = read->page.limit_text;
+    read->params[2] = read->page.offset_text;
+    product_cache_list_key(read->cache_key, sizeof(read->cache_key), category, (int)read->page.limit,
+                           (int)read->page.offset);
     check_cache(read);
 }
 

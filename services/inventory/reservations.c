@@ -14,6 +14,7 @@
 
 #include "inventory.h"
 #include "log.h"
+#include "uuid.h"
 
 #define MAX_ITEMS   50
 #define MAX_QTY     1000
@@ -51,19 +52,6 @@ static bool valid_order_id(const char *id)
     size_t len = strlen(id);
     return len >= 1 && len <= 64 &&
            strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == len;
-}
-
-/* Checks the shape of a UUID (8-4-4-4-12 hex digits). */
-static bool valid_uuid(const char *id)
-{
-    if (strlen(id) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? id[i] != '-' : strchr("0123456789abcdefABCDEF", id[i]) == NULL || id[i] == '\0')
-            return false;
-    }
-    return true;
 }
 
 /* Validates {order_id, items:[{sku, qty}]} and builds the canonical items
@@ -299,7 +287,7 @@ static void answer_transition(void *data, const PGresult *result)
 static void transition(http_request_t *r, bool committing)
 {
     const char *id = http_path_param(r, "id");
-    if (id == NULL || !valid_uuid(id)) {
+    if (id == NULL || !uuid_is_valid(id)) {
         json_field_error_t error;
         json_fail(&error, "id", "id must be a reservation UUID");
         http_respond_field_error(r, &error);

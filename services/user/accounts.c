@@ -20,7 +20,6 @@
 
 #define DEFAULT_PAGE_SIZE 20
 #define MAX_PAGE_SIZE     100
-#define MAX_OFFSET        1000000
 #define CACHE_KEY_MAX     (16 + JWT_ID_MAX)
 
 /* --- GET /api/users/me ----------------------------------------------------------- */
@@ -70,7 +69,7 @@ static void load_account(void *data, const char *cached, size_t len)
 /* Cache first: /me is what every client calls after logging in. */
 static void show_me(http_request_t *r, const jwt_claims_t *who)
 {
-    if (!user_valid_id(who->sub)) { /* a token for someone who is no user */
+    if (!uuid_is_valid(who->sub)) { /* a token for someone who is no user */
         http_respond_error(r, 401, "invalid_token", "the token does not name an account");
         return;
     }
@@ -96,9 +95,8 @@ static void answer_page(void *data, const PGresult *result)
 static void list_users(http_request_t *r, const jwt_claims_t *who)
 {
     (void)who;
-    long limit, offset;
-    if (!http_query_long(r, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE, &limit) ||
-        !http_query_long(r, "offset", 0, 0, MAX_OFFSET, &offset))
+    http_page_t page;
+    if (!http_query_page(r, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, &page))
         return;
     const char *role = http_query_param(r, "role");
     jwt_role_t parsed;
@@ -108,10 +106,7 @@ static void list_users(http_request_t *r, const jwt_claims_t *who)
         http_respond_field_error(r, &error);
         return;
     }
-    char *numbers = context_alloc(&r->super, 48);
-    snprintf(numbers, 24, "%ld", limit);
-    snprintf(numbers + 24, 24, "%ld", offset);
-    const char *params[] = {role, numbers, numbers + 24};
+    const char *params[] = {role, page.limit_text, page.offset_text}; /* copied by the step */
     step_query(&r->super, "user_list", params, answer_page, r);
 }
 
@@ -184,7 +179,7 @@ static void update_user(http_request_t *r, const jwt_claims_t *who)
     snprintf(change->by, sizeof(change->by), "%s", who->sub);
     const char *id = http_path_param(r, "id");
     json_field_error_t error;
-    if (id == NULL || !user_valid_id(id)) {
+    if (id == NULL || !uuid_is_valid(id)) {
         json_fail(&error, "id", "id must be a user id (a UUID)");
         http_respond_field_error(r, &error);
         return;

@@ -12,6 +12,7 @@
 #include "pg.h"
 #include "server.h"
 #include "step.h"
+#include "uuid.h"
 
 typedef struct user_config {
     int64_t token_ttl_seconds;   /* JWT_TTL_SECONDS */
@@ -45,9 +46,6 @@ bool user_valid_email(const char *email);
  * USER_PASSWORD_MAX characters' worth of bytes) from a request body.
  * Returns 0, or -1 with `error` naming the field. */
 int user_read_credentials(const json_t *body, const char **email, const char **password, json_field_error_t *error);
-
-/* True when `id` is a UUID in its canonical 8-4-4-4-12 hex form. */
-bool user_valid_id(const char *id);
 
 /* Copies ASCII `text` lower-cased into `out` (truncated to size - 1). */
 void user_lower_ascii(const char *text, char *out, size_t size);

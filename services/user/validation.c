@@ -50,18 +50,6 @@ bool user_valid_email(const char *email)
     return valid_domain(at + 1);
 }
 
-bool user_valid_id(const char *id)
-{
-    if (strlen(id) != 36)
-        return false;
-    for (size_t i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? id[i] != '-' : !isxdigit((unsigned char)id[i]))
-            return false;
-    }
-    return true;
-}
-
 void user_lower_ascii(const char *text, char *out, size_t size)
 {
     size_t i = 0;

@@ -59,6 +59,14 @@ static void reads_limit(http_request_t *r)
         http_respond_json(r, 200, json_pack("{s:i}", "limit", (int)limit));
 }
 
+static void reads_page(http_request_t *r)
+{
+    handled++;
+    http_page_t page;
+    if (http_query_page(r, 20, 100, &page))
+        http_respond_json(r, 200, json_pack("{s:s,s:s}", "limit", page.limit_text, "offset", page.offset_text));
+}
+
 static void answers_twice(http_request_t *r)
 {
     handled++;
@@ -75,9 +83,9 @@ static void adds_header(http_request_t *r)
 }
 
 static const router_route_t routes[] = {
-    {"GET", "/api/items/{id}", echo},  {"GET", "/api/db", needs_database},   {"POST", "/api/body", reads_body},
-    {"GET", "/api/list", reads_limit}, {"GET", "/api/twice", answers_twice}, {"GET", "/api/header", adds_header},
-    {"GET", "/internal/{id}", echo},
+    {"GET", "/api/items/{id}", echo},    {"GET", "/api/db", needs_database},   {"POST", "/api/body", reads_body},
+    {"GET", "/api/list", reads_limit},   {"GET", "/api/twice", answers_twice}, {"GET", "/api/page", reads_page},
+    {"GET", "/api/header", adds_header}, {"GET", "/internal/{id}", echo},
 };
 
 static const worker_settings_t settings = {.service = "svc"};
@@ -229,6 +237,27 @@ static void test_query_numbers_are_checked(void **state)
     done(&d, doc);
 }
 
+static void test_pages(void **state)
+{
+    (void)state;
+    http_double_t d;
+    json_t *doc = exchange(&d, "GET", "/api/page", NULL);
+    assert_string_equal(json_string_value(json_object_get(doc, "limit")), "20");
+    assert_string_equal(json_string_value(json_object_get(doc, "offset")), "0");
+    done(&d, doc);
+    doc = exchange(&d, "GET", "/api/page?offset=1000000&limit=7", NULL);
+    assert_string_equal(json_string_value(json_object_get(doc, "limit")), "7");
+    assert_string_equal(json_string_value(json_object_get(doc, "offset")), "1000000");
+    done(&d, doc);
+    doc = exchange(&d, "GET", "/api/page?offset=1000001", NULL);
+    assert_int_equal(d.status, 400);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "error"), "field")), "offset");
+    done(&d, doc);
+    doc = exchange(&d, "GET", "/api/page?offset=-1", NULL);
+    assert_int_equal(d.status, 400);
+    done(&d, doc);
+}
+
 static void test_json_bodies(void **state)
 {
     (void)state;
@@ -371,6 +400,7 @@ int main(void)
         cmocka_unit_test_setup(test_unknown_paths_and_methods, setup),
         cmocka_unit_test_setup(test_control_characters_in_parameters_are_refused, setup),
         cmocka_unit_test_setup(test_query_numbers_are_checked, setup),
+        cmocka_unit_test_setup(test_pages, setup),
         cmocka_unit_test_setup(test_json_bodies, setup),
         cmocka_unit_test_setup(test_a_request_is_answered_once, setup),
         cmocka_unit_test_setup(test_headers_and_error_details, setup),
