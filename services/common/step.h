@@ -3,9 +3,11 @@
  * A handler that waits on a backend is a sequence of small functions, each
  * named for what it does:
  *
- *     static void find_account(login_t *login)
+ *     static void load_product(void *data, const char *cached, size_t len)
  *     {
- *         step_query(&login->r->super, "user_for_login", params, check_password, login);
+ *         product_read_t *read = data;
+ *         ...
+ *         step_query(&read->r->super, "product_get", read->params, store_and_answer, read);
  *     }
  *
  * Each helper runs one backend call for a unit of work (context.h) and
@@ -18,7 +20,8 @@
  *
  * The `_catch` and `_raw` forms are for the few places that must see a
  * failure themselves: a constraint violation that is a 409, work that must
- * be finished even when the client has gone.
+ * be finished even when the client has gone. (The HTTP client's call, when
+ * there is one, is a step of the same shape.)
  */
 #ifndef OMS_STEP_H
 #define OMS_STEP_H
