@@ -6,9 +6,22 @@
 #   scripts/bench.sh [inventory] [user]    the scenarios of those services (default: both)
 #   DURATION=5 CONNECTIONS=32 scripts/bench.sh
 #   TARGET=http://127.0.0.1:8080 scripts/bench.sh inventory   through the gateway
+#
+#   scripts/bench.sh compare [<git-rev>]   A/B: inventory built from <git-rev>
+#                                          (default HEAD~1) against this tree,
+#                                          cached and with inventory.cache_failure;
+#                                          needs nothing running (see
+#                                          scripts/bench-compare.sh for the
+#                                          details and its ROUNDS, DURATION, ...)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+
+# `compare` is its own program: it starts everything it measures.
+if [ "${1:-}" = compare ]; then
+  shift
+  exec "$ROOT/scripts/bench-compare.sh" "$@"
+fi
 
 TARGET=${TARGET:-http://127.0.0.1:${INVENTORY_PORT:-8002}}
 DIRECT=http://127.0.0.1:${INVENTORY_PORT:-8002}
