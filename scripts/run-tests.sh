@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # The test command behind `make test`:
-#   1. unit tests (cmocka), built with AddressSanitizer and UBSan;
+#   1. unit tests (cmocka), built with AddressSanitizer and UBSan; those of
+#      pg.c and redis.c run against the test stack's PostgreSQL and Redis;
 #   2. fuzz targets (libFuzzer, clang): each runs its regression inputs, then
 #      fuzzes for FUZZ_SECONDS (default 16) from its seed corpus;
-#   3. integration tests (pytest) against the sanitizer build of each service,
-#      with PostgreSQL and Redis started by scripts/stack.sh on their own
-#      ports and in their own folder (.test-run/), wiped before each run.
+#   3. integration tests (pytest) against the sanitizer build of each service.
+#
+# The test stack is PostgreSQL and Redis started by scripts/stack.sh on their
+# own ports and in their own folder (.test-run/), wiped before it starts. The
+# unit phase starts it; `all` keeps it running through the integration phase,
+# which starts it itself when run alone. Where it is goes to the tests in
+# OMS_TEST_PG_PORT, OMS_TEST_REDIS_PORT and OMS_TEST_DATABASE_URL (the
+# superuser's URL of the oms database).
 #
 #   scripts/run-tests.sh [unit|fuzz|integration|all] [pytest args...]
 set -uo pipefail
@@ -21,7 +27,11 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 unit_passed=0
 unit_failed=0
 run_unit() {
-  echo "== unit tests (ASan + UBSan)"
+  echo "== unit tests (ASan + UBSan; PostgreSQL :$OMS_TEST_PG_PORT, Redis :$OMS_TEST_REDIS_PORT)"
+  if ! start_stack; then
+    unit_failed=$((unit_failed + 1))
+    echo "FAILED: the test stack (the pg and redis tests fail without it)"
+  fi
   for test in build/asan/tests/test_*; do
     if "$test"; then
       unit_passed=$((unit_passed + 1))
@@ -108,32 +118,52 @@ export OMS_TEST_STACK_DIR=${OMS_TEST_STACK_DIR:-$ROOT/.test-run}
 export OMS_TEST_PG_PORT=${OMS_TEST_PG_PORT:-55432}
 export OMS_TEST_REDIS_PORT=${OMS_TEST_REDIS_PORT:-56379}
 export OMS_TEST_BIN_DIR=$ROOT/build/asan/bin
+# The test stack's superuser password: the environment's or the lab default, not
+# .env's (stack.sh reads .env only for what the environment lacks).
+export POSTGRES_PASSWORD=${POSTGRES_PASSWORD:-postgres-lab-password}
+export OMS_TEST_DATABASE_URL="postgresql://postgres:$POSTGRES_PASSWORD@127.0.0.1:$OMS_TEST_PG_PORT/oms?gssencmode=disable"
 
 stack() {
   STACK_DIR=$OMS_TEST_STACK_DIR PG_PORT=$OMS_TEST_PG_PORT REDIS_PORT=$OMS_TEST_REDIS_PORT \
     WITH_RABBITMQ=0 WITH_SERVICES=0 WITH_GATEWAY=0 scripts/stack.sh "$@"
 }
 
-integration_status=0
-run_integration() {
-  echo "== integration tests (PostgreSQL :$OMS_TEST_PG_PORT, Redis :$OMS_TEST_REDIS_PORT)"
+# Starts the test stack from empty folders, once per run; it is stopped
+# when the script exits.
+stack_started=0
+start_stack() {
+  [ "$stack_started" -eq 1 ] && return 0
   stack destroy >/dev/null 2>&1 || true
   trap 'stack stop >/dev/null 2>&1 || true' EXIT
   if ! stack start >/dev/null; then
     echo "could not start the test stack; logs:"
     tail -n 50 "$OMS_TEST_STACK_DIR"/logs/*.log 2>/dev/null
+    return 1
+  fi
+  stack_started=1
+}
+
+stop_stack() {
+  stack stop >/dev/null 2>&1 || true
+  trap - EXIT
+  stack_started=0
+}
+
+integration_status=0
+run_integration() {
+  echo "== integration tests (PostgreSQL :$OMS_TEST_PG_PORT, Redis :$OMS_TEST_REDIS_PORT)"
+  if ! start_stack; then
     integration_status=1
     return
   fi
   # Debian's interpreter, where python3-pytest and python3-psycopg2 live.
   /usr/bin/python3 -m pytest -p no:cacheprovider -q services/*/tests tests/e2e tests/deploy "$@"
   integration_status=$?
-  stack stop >/dev/null 2>&1 || true
-  trap - EXIT
+  stop_stack
 }
 
 case $what in
-  unit) run_unit ;;
+  unit) run_unit; stop_stack ;;
   fuzz) run_fuzz ;;
   integration) run_integration "$@" ;;
   all)
