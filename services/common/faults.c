@@ -35,12 +35,19 @@ bool faults_valid_name(const char *name)
     return true;
 }
 
+/* A bulk string with no NUL inside: read as a C string, "x.a\0junk" would
+ * pass for "x.a" (and PUT /admin/faults could never clear it). */
+static bool is_text(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_STRING && strlen(reply->str) == reply->len;
+}
+
 void faults_parse(const redisReply *reply, faults_t *out)
 {
     out->count = 0;
     for (size_t i = 0; i + 1 < reply->elements && out->count < FAULTS_MAX; i += 2) {
         const redisReply *key = reply->element[i], *value = reply->element[i + 1];
-        if (key->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING || !faults_valid_name(key->str))
+        if (!is_text(key) || !is_text(value) || !faults_valid_name(key->str))
             continue;
         char *end;
         double number = strtod(value->str, &end);
