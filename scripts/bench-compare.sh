@@ -24,8 +24,9 @@
 #   cached          the normal path: product documents come from Redis;
 #   cache_failure   the fault flag inventory.cache_failure=1: every read
 #                   goes to PostgreSQL.
-# Each mode alternates the builds, A B A B ..., for ROUNDS rounds, so that
-# a slow moment of the machine hits both; it prints every round, then per
+# Each mode alternates the builds, A B, B A, A B ..., for ROUNDS rounds, so
+# that a slow moment of the machine hits both and neither always runs on
+# the machine the other has just warmed; it prints every round, then per
 # build the median req/s, the spread between rounds, the median p50/p99
 # and the share of reads that took the expected cache path, and B's
 # difference from A in %. Last, each build's resident memory (VmRSS) when
@@ -356,7 +357,11 @@ for mode in cached cache_failure; do
     if [ "$WARMUP" -gt 0 ]; then wrk_get "$b" "$WARMUP" || die "wrk failed against $b: $(tail -n 3 "$WRK_OUT")"; fi
   done
   for round in $(seq 1 "$ROUNDS"); do
-    for b in "${BUILDS[@]}"; do measure "$mode" "$b" "$round"; done
+    # A B, then B A, ...: whichever build goes second in a round has the
+    # machine warmer (caches, PostgreSQL's buffers), so the order alternates
+    order=("${BUILDS[@]}")
+    [ $((round % 2)) -eq 0 ] && order=("${BUILDS[1]}" "${BUILDS[0]}")
+    for b in "${order[@]}"; do measure "$mode" "$b" "$round"; done
   done
   if [ "$mode" = cache_failure ]; then
     for b in "${BUILDS[@]}"; do set_fault "$b" null; done
@@ -388,7 +393,7 @@ cache_share() { # mode build
 }
 
 echo
-echo "== inventory: GET /api/inventory/products/{sku}, $BENCH_SKUS SKUs in turn; wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s) A B; THREADS=$SERVICE_THREADS, $(nproc) cores"
+echo "== inventory: GET /api/inventory/products/{sku}, $BENCH_SKUS SKUs in turn; wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s) A B / B A; THREADS=$SERVICE_THREADS, $(nproc) cores"
 echo "   A = ${NAME[A]}    B = ${NAME[B]}"
 for mode in cached cache_failure; do
   echo
