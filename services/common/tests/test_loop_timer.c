@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "loop_timer.h"
+#include "test_loop.h"
 
 /* Generous: the machine is small and shared, and nothing here waits for
  * more than a few hundred milliseconds when all is well. */
@@ -31,21 +32,6 @@ typedef struct test_timer {
     int fired;
     firing_log_t *history;
 } test_timer_t;
-
-static h2o_evloop_t *make_loop(void)
-{
-    h2o_evloop_t *loop = h2o_evloop_create();
-    assert_non_null(loop);
-    assert_int_equal(loop_timers_init(loop), 0);
-    return loop;
-}
-
-static void dispose_loop(h2o_evloop_t *loop)
-{
-    loop_timers_dispose();
-    h2o_evloop_run(loop, 0); /* lets the timerfd's socket close */
-    h2o_evloop_destroy(loop);
-}
 
 /* Runs the loop until `*count` reaches `expected` or WAIT_BOUND_MS pass. */
 static void run_until(h2o_evloop_t *loop, const size_t *count, size_t expected)
@@ -112,7 +98,7 @@ static void test_timers_fire_once_in_deadline_order(void **state)
 {
     (void)state;
     static const uint64_t delays[] = {60, 20, 40, 0};
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     firing_log_t history;
     test_timer_t timers[4];
     make_timers(timers, 4, &history);
@@ -130,13 +116,13 @@ static void test_timers_fire_once_in_deadline_order(void **state)
         assert_int_equal(timers[i].fired, 1);
         assert_false(loop_timer_is_active(&timers[i].timer));
     }
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_restart_moves_the_deadline(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     firing_log_t history;
     test_timer_t timers[3];
     make_timers(timers, 3, &history);
@@ -153,13 +139,13 @@ static void test_restart_moves_the_deadline(void **state)
     assert_fired_in_deadline_order(&history);
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(timers[i].fired, 1); /* a restart does not leave a second firing behind */
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_stop_cancels_and_is_safe_when_idle(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     firing_log_t history;
     test_timer_t timers[3];
     make_timers(timers, 3, &history);
@@ -176,7 +162,7 @@ static void test_stop_cancels_and_is_safe_when_idle(void **state)
     assert_int_equal(timers[0].fired, 0);
     assert_int_equal(timers[1].fired, 1);
     assert_int_equal(timers[2].fired, 0);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 /* A timer whose callback reschedules itself a few times (the repeating
@@ -202,7 +188,7 @@ static void on_busy(loop_timer_t *timer)
 static void test_a_callback_may_start_and_stop_timers(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     firing_log_t history;
     test_timer_t timers[3];
     make_timers(timers, 3, &history);
@@ -217,14 +203,14 @@ static void test_a_callback_may_start_and_stop_timers(void **state)
     assert_false(loop_timer_is_active(&busy.timer));
     assert_int_equal(timers[0].fired, 0);
     assert_fired_in_deadline_order(&history);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_many_timers_fire_once_in_order(void **state)
 {
     (void)state;
     enum { N = 1000 };
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     static firing_log_t history;
     static test_timer_t timers[N];
     make_timers(timers, N, &history);
@@ -245,13 +231,13 @@ static void test_many_timers_fire_once_in_order(void **state)
     assert_fired_in_deadline_order(&history);
     for (size_t i = 0; i < N; i++)
         assert_int_equal(timers[i].fired, i % 10 == 3 ? 0 : 1);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_dispose_drops_pending_timers(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     firing_log_t history;
     test_timer_t timers[3];
     make_timers(timers, 3, &history);
@@ -269,7 +255,7 @@ static void test_dispose_drops_pending_timers(void **state)
     start(&timers[2], 10);
     run_until(loop, &history.count, 1);
     assert_int_equal(history.ids[0], 2);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_now_is_monotonic_milliseconds(void **state)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "pg.h"
+#include "test_loop.h"
 
 /* Bounds for waiting on the loop, not expectations: a query here takes
  * milliseconds, but the machine is small and shared. */
@@ -99,21 +100,6 @@ static pg_pool_config_t config_for(const char *conninfo, size_t size, uint64_t t
 
 /* --- the loop ---------------------------------------------------------------- */
 
-static h2o_evloop_t *make_loop(void)
-{
-    h2o_evloop_t *loop = h2o_evloop_create();
-    assert_non_null(loop);
-    assert_int_equal(loop_timers_init(loop), 0);
-    return loop;
-}
-
-static void dispose_loop(h2o_evloop_t *loop)
-{
-    loop_timers_dispose();
-    h2o_evloop_run(loop, 0); /* lets closed sockets go */
-    h2o_evloop_destroy(loop);
-}
-
 /* Runs the loop until the answer arrived (or WAIT_BOUND_MS pass), then
  * checks that it came once. */
 static void wait_for(h2o_evloop_t *loop, const answer_t *a)
@@ -167,7 +153,7 @@ static int refusing_port(int *port)
 static void test_rows_of_a_prepared_statement(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(database_url, 2, TIMEOUT_MS, 16);
     pg_pool_t *pool = pg_pool_create(loop, &config);
     assert_non_null(pool);
@@ -203,13 +189,13 @@ static void test_rows_of_a_prepared_statement(void **state)
     pg_pool_destroy(pool);
     run_for(loop, 20);
     assert_int_equal(rows.calls + nulls.calls + none.calls, 3);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_an_unknown_statement_is_an_error_at_once(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(database_url, 1, TIMEOUT_MS, 16);
     pg_pool_t *pool = pg_pool_create(loop, &config);
     answer_t a;
@@ -220,13 +206,13 @@ static void test_an_unknown_statement_is_an_error_at_once(void **state)
     assert_string_equal(a.message, "unknown statement");
     assert_int_equal(pg_pool_pending(pool), 0);
     pg_pool_destroy(pool);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_errors_carry_their_sqlstate(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(database_url, 1, TIMEOUT_MS, 16);
     pg_pool_t *pool = pg_pool_create(loop, &config);
 
@@ -258,7 +244,7 @@ static void test_errors_carry_their_sqlstate(void **state)
     assert_string_equal(a.cells[0][0], "25");
 
     pg_pool_destroy(pool);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 /* --- timeouts and unavailability ----------------------------------------------- */
@@ -281,7 +267,7 @@ static void wait_until_a_query_succeeds(h2o_evloop_t *loop, pg_pool_t *pool)
 static void test_a_slow_query_times_out_and_the_pool_recovers(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(database_url, 1, 300, 16);
     pg_pool_t *pool = pg_pool_create(loop, &config);
     warm_up(loop, pool);
@@ -307,7 +293,7 @@ static void test_a_slow_query_times_out_and_the_pool_recovers(void **state)
     run_for(loop, 20);
     assert_int_equal(slow.calls, 1);
     pg_pool_destroy(pool);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 /* A listener that completes TCP handshakes and never says a word: a
@@ -326,7 +312,7 @@ static void test_a_query_waiting_for_a_connection_times_out(void **state)
     int listener = silent_listener(&port);
     char conninfo[128];
     snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d user=postgres dbname=oms", port);
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(conninfo, 1, 200, 16);
     pg_pool_t *pool = pg_pool_create(loop, &config);
     answer_t a;
@@ -336,7 +322,7 @@ static void test_a_query_waiting_for_a_connection_times_out(void **state)
     assert_string_equal(a.message, "query timed out waiting for a database connection");
     assert_int_equal(pg_pool_pending(pool), 0);
     pg_pool_destroy(pool);
-    dispose_loop(loop);
+    test_loop_free(loop);
     close(listener);
 }
 
@@ -347,7 +333,7 @@ static void test_a_refused_connection_fails_at_once(void **state)
     int blocker = refusing_port(&port);
     char conninfo[128];
     snprintf(conninfo, sizeof(conninfo), "postgresql://postgres@127.0.0.1:%d/oms?connect_timeout=5", port);
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(conninfo, 2, TIMEOUT_MS, 16);
     pg_pool_t *pool = pg_pool_create(loop, &config);
 
@@ -378,14 +364,14 @@ static void test_a_refused_connection_fails_at_once(void **state)
     run_for(loop, 20);
     assert_int_equal(first.calls + second.calls + probe.calls, 3);
     pg_pool_destroy(pool);
-    dispose_loop(loop);
+    test_loop_free(loop);
     close(blocker);
 }
 
 static void test_a_full_queue_refuses(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(database_url, 1, TIMEOUT_MS, 2);
     pg_pool_t *pool = pg_pool_create(loop, &config);
     warm_up(loop, pool);
@@ -414,7 +400,7 @@ static void test_a_full_queue_refuses(void **state)
     assert_int_equal(pg_pool_pending(pool), 0);
     assert_int_equal(refused.calls, 1);
     pg_pool_destroy(pool);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 /* --- destroy ---------------------------------------------------------------------- */
@@ -422,7 +408,7 @@ static void test_a_full_queue_refuses(void **state)
 static void test_destroy_answers_running_and_queued_queries_once(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(database_url, 1, TIMEOUT_MS, 16);
     pg_pool_t *pool = pg_pool_create(loop, &config);
     warm_up(loop, pool);
@@ -447,13 +433,13 @@ static void test_destroy_answers_running_and_queued_queries_once(void **state)
     assert_int_equal(probe.calls, 1);
     run_for(loop, 100); /* no timer of the pool is left to fire */
     assert_int_equal(running.calls + queued[0].calls + queued[1].calls + probe.calls, 4);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_destroy_while_connecting(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(database_url, 2, TIMEOUT_MS, 16);
     pg_pool_t *pool = pg_pool_create(loop, &config);
     answer_t a;
@@ -464,7 +450,7 @@ static void test_destroy_while_connecting(void **state)
     assert_int_equal(a.status, PG_UNAVAILABLE);
     run_for(loop, 50);
     assert_int_equal(a.calls, 1);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 /* --- injected delay, probe, messages ---------------------------------------------- */
@@ -472,7 +458,7 @@ static void test_destroy_while_connecting(void **state)
 static void test_an_injected_delay_slows_every_query(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(database_url, 1, TIMEOUT_MS, 16);
     pg_pool_t *pool = pg_pool_create(loop, &config);
     warm_up(loop, pool);
@@ -503,13 +489,13 @@ static void test_an_injected_delay_slows_every_query(void **state)
     assert_int_equal(a.status, PG_OK);
     assert_int_equal(a.rows, 1);
     pg_pool_destroy(pool);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_the_probe_answers_ok_for_a_healthy_server(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     pg_pool_config_t config = config_for(database_url, 1, TIMEOUT_MS, 16);
     pg_pool_t *pool = pg_pool_create(loop, &config);
     warm_up(loop, pool);
@@ -538,7 +524,7 @@ static void test_the_probe_answers_ok_for_a_healthy_server(void **state)
     run_for(loop, 20);
     assert_int_equal(probes[0].calls + probes[1].calls, 2);
     pg_pool_destroy(pool);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_message_one_line(void **state)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "redis.h"
+#include "test_loop.h"
 
 /* Bounds for waiting on the loop, not expectations: a command here takes
  * well under a millisecond, but the machine is small and shared. */
@@ -80,21 +81,6 @@ static void command(redis_client_t *client, answer_t *a, int argc, const char **
     command(client, answer, sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *), (const char *[]){__VA_ARGS__})
 
 /* --- the loop, and servers that do not behave ------------------------------------ */
-
-static h2o_evloop_t *make_loop(void)
-{
-    h2o_evloop_t *loop = h2o_evloop_create();
-    assert_non_null(loop);
-    assert_int_equal(loop_timers_init(loop), 0);
-    return loop;
-}
-
-static void dispose_loop(h2o_evloop_t *loop)
-{
-    loop_timers_dispose();
-    h2o_evloop_run(loop, 0); /* lets closed sockets go */
-    h2o_evloop_destroy(loop);
-}
 
 static void run_for(h2o_evloop_t *loop, uint64_t ms)
 {
@@ -298,7 +284,7 @@ static void test_parse_invalid_urls(void **state)
 static void test_commands_round_trip_binary_safe(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     redis_client_t *client = test_client(loop, 0);
     wait_until_up(loop, client);
 
@@ -352,13 +338,13 @@ static void test_commands_round_trip_binary_safe(void **state)
     redis_client_destroy(client);
     run_for(loop, 20);
     assert_int_equal(a.calls, 1);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_an_error_reply_is_a_reply(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     redis_client_t *client = test_client(loop, 0);
     wait_until_up(loop, client);
 
@@ -381,13 +367,13 @@ static void test_an_error_reply_is_a_reply(void **state)
     wait_for(loop, &a);
     assert_int_equal(a.integer, 1);
     redis_client_destroy(client);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_the_database_of_the_url_is_selected(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     redis_client_t *db3 = test_client(loop, 3), *db0 = test_client(loop, 0);
     wait_until_up(loop, db3);
     wait_until_up(loop, db0);
@@ -413,7 +399,7 @@ static void test_the_database_of_the_url_is_selected(void **state)
     redis_client_destroy(other3);
     redis_client_destroy(db0);
     redis_client_destroy(db3);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 /* Runs one command on a fresh client to the test Redis, for ACL set-up. */
@@ -429,7 +415,7 @@ static void admin_command(h2o_evloop_t *loop, answer_t *a, int argc, const char 
 static void test_auth_from_the_url(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     answer_t a;
     /* A user who may touch only keys under oms-unit-test:, password "p@ss:word". */
     const char *create[] = {"ACL", "SETUSER", ACL_USER, "reset", "on", ">p@ss:word", "~oms-unit-test:*", "+@all"};
@@ -471,7 +457,7 @@ static void test_auth_from_the_url(void **state)
     const char *drop[] = {"ACL", "DELUSER", ACL_USER};
     admin_command(loop, &a, 3, drop);
     assert_int_equal(a.integer, 1);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 /* --- servers that refuse or say nothing ----------------------------------------- */
@@ -483,7 +469,7 @@ static void test_a_refused_connection_fails_commands_at_once(void **state)
     int blocker = bound_socket(&port); /* bound, not listening: connections are refused */
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     redis_client_t *client = client_for(loop, url, TIMEOUT_MS);
 
     answer_t a;
@@ -502,14 +488,14 @@ static void test_a_refused_connection_fails_commands_at_once(void **state)
     redis_client_destroy(client);
     run_for(loop, 20);
     assert_int_equal(a.calls, 1);
-    dispose_loop(loop);
+    test_loop_free(loop);
     close(blocker);
 }
 
 static void test_an_unanswered_command_times_out_and_the_client_reconnects(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     silent_server_t server;
     silent_server_start(loop, &server);
     char url[64];
@@ -543,13 +529,13 @@ static void test_an_unanswered_command_times_out_and_the_client_reconnects(void 
     assert_int_equal(first.calls + second.calls, 2);
     redis_client_destroy(client);
     silent_server_stop(&server);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_destroy_fails_pending_commands_once(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     silent_server_t server;
     silent_server_start(loop, &server);
     char url[64];
@@ -572,18 +558,18 @@ static void test_destroy_fails_pending_commands_once(void **state)
     run_for(loop, 50); /* no timer of the client is left to fire */
     assert_int_equal(pending[0].calls + pending[1].calls + pending[2].calls, 3);
     silent_server_stop(&server);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static void test_destroy_while_connecting(void **state)
 {
     (void)state;
-    h2o_evloop_t *loop = make_loop();
+    h2o_evloop_t *loop = test_loop_new();
     redis_client_t *client = test_client(loop, 0);
     h2o_evloop_run(loop, 0); /* the connection starts */
     redis_client_destroy(client);
     run_for(loop, 50);
-    dispose_loop(loop);
+    test_loop_free(loop);
 }
 
 static int read_environment(void **state)

@@ -4,15 +4,7 @@
  *
  * OMS_TEST_DATABASE_URL (a PostgreSQL URL) and OMS_TEST_REDIS_PORT (a Redis
  * on 127.0.0.1) come from scripts/run-tests.sh, which starts both. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
+#include "test_support.h"
 
 #include "step.h"
 
@@ -64,15 +56,8 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    const char *url = getenv("OMS_TEST_DATABASE_URL"), *port = getenv("OMS_TEST_REDIS_PORT");
-    if (url == NULL || port == NULL) {
-        fprintf(stderr, "test_step: OMS_TEST_DATABASE_URL and OMS_TEST_REDIS_PORT must name the test stack's "
-                        "PostgreSQL and Redis (scripts/run-tests.sh sets them)\n");
-        return -1;
-    }
-    settings.pg.conninfo = url;
-    snprintf(settings.redis.host, sizeof(settings.redis.host), "127.0.0.1");
-    settings.redis.port = atoi(port);
+    settings.pg.conninfo = test_env("OMS_TEST_DATABASE_URL");
+    settings.redis = test_redis_target(test_redis_port());
     fixture_t *f = calloc(1, sizeof(*f));
     if (f == NULL || worker_open(&f->worker, 0, h2o_evloop_create(), &settings) != 0)
         return -1;
