@@ -22,6 +22,21 @@
 #define MAX_PAGE_SIZE     100
 #define CACHE_KEY_MAX     (16 + JWT_ID_MAX)
 
+/* GET /api/users/me: check_cache -> load_account -> store_and_answer */
+typedef struct me_read {
+    http_request_t *r;
+    const char *id;
+} me_read_t;
+
+/* PATCH /api/users/{id}: update_user (user_set_role) -> revoke_tokens -> answer_role_set */
+typedef struct role_change {
+    http_request_t *r;
+    char id[JWT_ID_MAX]; /* lower-cased, as token subjects are */
+    char by[JWT_ID_MAX];
+    const char *document; /* the updated user, answered once its tokens are revoked */
+    size_t document_len;
+} role_change_t;
+
 /* --- GET /api/users/me ----------------------------------------------------------- */
 
 static void cache_key(char *buf, size_t size, const char *id)
@@ -35,12 +50,6 @@ void accounts_cache_store(worker_t *worker, const char *id, const char *doc, siz
     cache_key(key, sizeof(key), id);
     cache_put(worker, key, doc, len, user_config.cache_ttl_seconds);
 }
-
-/* /me: check_cache -> load_account -> store_and_answer */
-typedef struct me_read {
-    http_request_t *r;
-    const char *id;
-} me_read_t;
 
 static void store_and_answer(void *data, const PGresult *result)
 {
@@ -115,15 +124,7 @@ void accounts_handle_list(http_request_t *r)
     auth_require(r, JWT_ROLE_ADMIN, list_users);
 }
 
-/* --- PATCH /api/users/{id}: set_role -> revoke_tokens -> answer ------------------ */
-
-typedef struct role_change {
-    http_request_t *r;
-    char id[JWT_ID_MAX]; /* lower-cased, as token subjects are */
-    char by[JWT_ID_MAX];
-    const char *document; /* the updated user, answered once its tokens are revoked */
-    size_t document_len;
-} role_change_t;
+/* --- PATCH /api/users/{id} ----------------------------------------------------- */
 
 /* Runs even if the client has gone: the revocation was sent regardless. */
 static void answer_role_set(void *data, const redisReply *reply, const char *error)
