@@ -1,0 +1,570 @@
+/* http_client.c - libcurl multi on the h2o loop, retries, circuit breakers.
+ *
+ * A call is one `call_t`; each attempt is one curl easy handle added to the
+ * client's multi handle. curl tells us which sockets to watch
+ * (on_curl_socket) and when to wake it (on_curl_timer); the loop tells curl
+ * when a socket is ready (curl_multi_socket_action), and finished transfers
+ * come back through curl_multi_info_read (collect_finished), where the
+ * attempt is judged: answered, retried after a backoff, or failed.
+ *
+ *   send -> [circuit open? fail at once] -> attempt -> finished
+ *        -> ok / 4xx: done          -> 5xx, timeout, no connection:
+ *           retryable and budget left? backoff -> attempt : done (failed)
+ */
+#include "http_client.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "log.h"
+#include "metrics.h"
+#include "random.h"
+
+typedef struct peer {
+    struct peer *next;
+    char name[HTTP_CLIENT_PEER_MAX];
+    int state; /* HTTP_CLIENT_CIRCUIT_* */
+    int failures;
+    uint64_t open_until_ms;
+    bool probing; /* half-open: the one call let through is under way */
+} peer_t;
+
+typedef struct call {
+    struct call *next, *prev; /* the client's calls under way */
+    http_client_t *client;
+    peer_t *peer;
+    char method[8];
+    char *url, *body, *idempotency_key, *authorization;
+    size_t body_len;
+    char traceparent[TRACE_TRACEPARENT_LEN + 1];
+    bool retryable;
+    bool probe; /* the half-open circuit's one call */
+    int attempts;
+    uint64_t deadline_ms;
+    uint64_t attempt_started_ns;
+    CURL *easy; /* the attempt under way, NULL between attempts */
+    struct curl_slist *headers;
+    buffer_t response;
+    bool too_large;
+    loop_timer_t backoff;
+    http_client_fn cb;
+    void *data;
+} call_t;
+
+/* A socket curl asked us to watch (through a dup of its fd). */
+typedef struct watch {
+    struct watch *next;
+    http_client_t *client;
+    curl_socket_t fd;
+    h2o_socket_t *sock;
+    int what; /* CURL_POLL_IN, _OUT, _INOUT */
+} watch_t;
+
+struct http_client {
+    h2o_evloop_t *loop;
+    CURLM *multi;
+    http_client_config_t config;
+    loop_timer_t timer; /* curl's own timeout */
+    call_t *calls;
+    size_t pending;
+    peer_t *peers;
+    watch_t *watches;
+};
+
+static metrics_family_t *request_duration, *circuit_state;
+
+int http_client_global_init(void)
+{
+    static const char *const labels[] = {"peer", "method", "status_code", NULL};
+    static const char *const peer_label[] = {"peer", NULL};
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return -1;
+    request_duration = metrics_histogram("http_client_request_duration_seconds",
+                                         "Duration of HTTP calls to other services, per attempt.", labels,
+                                         metrics_duration_buckets, metrics_duration_bucket_count);
+    circuit_state = metrics_gauge("http_client_circuit_state",
+                                  "Circuit breaker per peer: 0 closed, 1 half-open (probing), 2 open.", peer_label);
+    return 0;
+}
+
+/* --- circuit breakers ------------------------------------------------------- */
+
+static void set_state(peer_t *peer, int state)
+{
+    peer->state = state;
+    metrics_gauge_set(circuit_state, (const char *const[]){peer->name}, state);
+}
+
+static peer_t *find_peer(http_client_t *client, const char *name)
+{
+    for (peer_t *p = client->peers; p != NULL; p = p->next)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    peer_t *peer = calloc(1, sizeof(*peer));
+    if (peer == NULL)
+        return NULL;
+    snprintf(peer->name, sizeof(peer->name), "%s", name);
+    peer->next = client->peers;
+    client->peers = peer;
+    set_state(peer, HTTP_CLIENT_CIRCUIT_CLOSED);
+    return peer;
+}
+
+/* May a call to `peer` go out now? Moves an open circuit whose time is up
+ * to half-open and lets exactly one call through. */
+static bool admit(peer_t *peer, bool *probe)
+{
+    *probe = false;
+    if (peer->state == HTTP_CLIENT_CIRCUIT_CLOSED)
+        return true;
+    if (peer->state == HTTP_CLIENT_CIRCUIT_OPEN && loop_now_ms() >= peer->open_until_ms) {
+        set_state(peer, HTTP_CLIENT_CIRCUIT_HALF);
+        peer->probing = false;
+    }
+    if (peer->state == HTTP_CLIENT_CIRCUIT_HALF && !peer->probing) {
+        peer->probing = *probe = true;
+        return true;
+    }
+    return false;
+}
+
+static void record_outcome(http_client_t *client, call_t *call, bool success)
+{
+    peer_t *peer = call->peer;
+    if (call->probe)
+        peer->probing = false;
+    if (success) {
+        peer->failures = 0;
+        if (peer->state != HTTP_CLIENT_CIRCUIT_CLOSED) {
+            log_info(NULL, "circuit closed", LOG_STRING("peer", peer->name));
+            set_state(peer, HTTP_CLIENT_CIRCUIT_CLOSED);
+        }
+        return;
+    }
+    peer->failures++;
+    bool reopen = peer->state == HTTP_CLIENT_CIRCUIT_HALF && call->probe;
+    if (reopen || (peer->state == HTTP_CLIENT_CIRCUIT_CLOSED && peer->failures >= client->config.breaker_failures)) {
+        peer->open_until_ms = loop_now_ms() + client->config.breaker_open_ms;
+        if (peer->state != HTTP_CLIENT_CIRCUIT_OPEN)
+            log_warn(NULL, "circuit open", LOG_STRING("peer", peer->name), LOG_INT("failures", peer->failures),
+                     LOG_INT("open_ms", client->config.breaker_open_ms));
+        set_state(peer, HTTP_CLIENT_CIRCUIT_OPEN);
+    }
+}
+
+int http_client_circuit(const http_client_t *client, const char *peer)
+{
+    for (const peer_t *p = client->peers; p != NULL; p = p->next)
+        if (strcmp(p->name, peer) == 0)
+            return p->state;
+    return HTTP_CLIENT_CIRCUIT_CLOSED;
+}
+
+/* --- finishing a call ----------------------------------------------------- */
+
+static void free_call(call_t *call)
+{
+    loop_timer_stop(&call->backoff);
+    curl_slist_free_all(call->headers);
+    buffer_free(&call->response);
+    free(call->url);
+    free(call->body);
+    free(call->idempotency_key);
+    free(call->authorization);
+    free(call);
+}
+
+static void unlink_call(http_client_t *client, call_t *call)
+{
+    if (call->prev != NULL)
+        call->prev->next = call->next;
+    else
+        client->calls = call->next;
+    if (call->next != NULL)
+        call->next->prev = call->prev;
+    client->pending--;
+}
+
+static void finish(call_t *call, http_client_status_t status, int code, const char *error)
+{
+    http_client_t *client = call->client;
+    unlink_call(client, call);
+    if (call->probe)
+        call->peer->probing = false; /* whatever became of it, the next call may probe */
+    http_response_t response = {
+        .status = status,
+        .code = code,
+        .body = call->response.data != NULL ? call->response.data : "",
+        .body_len = call->response.len,
+        .error = error != NULL ? error : "",
+        .attempts = call->attempts,
+    };
+    call->cb(call->data, &response);
+    free_call(call);
+}
+
+/* --- attempts ---------------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t count, void *arg)
+{
+    call_t *call = arg;
+    size_t len = size * count;
+    if (call->response.len + len > HTTP_CLIENT_RESPONSE_MAX) {
+        call->too_large = true;
+        return 0; /* curl ends the transfer with an error */
+    }
+    buffer_append(&call->response, data, len);
+    return len;
+}
+
+static void start_attempt(call_t *call);
+
+static void on_backoff(loop_timer_t *timer)
+{
+    start_attempt(timer->data);
+}
+
+static void start_attempt(call_t *call)
+{
+    http_client_t *client = call->client;
+    uint64_t now = loop_now_ms();
+    if (now >= call->deadline_ms) {
+        finish(call, HTTP_CLIENT_TIMEOUT, 0, "timed out");
+        return;
+    }
+    CURL *easy = curl_easy_init();
+    if (easy == NULL) {
+        finish(call, HTTP_CLIENT_UNAVAILABLE, 0, "out of memory");
+        return;
+    }
+    call->attempts++;
+    buffer_free(&call->response);
+    call->too_large = false;
+    curl_easy_setopt(easy, CURLOPT_URL, call->url);
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, call->method);
+    if (strcmp(call->method, "GET") == 0)
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    if (call->body != NULL) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, call->body);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)call->body_len);
+    }
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->headers);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(call->deadline_ms - now));
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(call->deadline_ms - now));
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
+    call->easy = easy;
+    call->attempt_started_ns = loop_now_ns();
+    if (curl_multi_add_handle(client->multi, easy) != CURLM_OK) {
+        curl_easy_cleanup(easy);
+        call->easy = NULL;
+        finish(call, HTTP_CLIENT_UNAVAILABLE, 0, "the transfer could not be started");
+    }
+}
+
+/* Retries (after a jittered, doubling backoff) when the call may be sent
+ * again and its budget allows; otherwise the call ends with `status`. */
+static void retry_or_finish(call_t *call, http_client_status_t status, int code, const char *error)
+{
+    http_client_t *client = call->client;
+    if (call->retryable && call->attempts <= client->config.max_retries && !call->probe) {
+        bool probe;
+        if (admit(call->peer, &probe) && !probe) {
+            uint64_t backoff = client->config.retry_base_ms << (call->attempts - 1);
+            uint64_t delay = (uint64_t)(random_unit() * (double)backoff); /* full jitter */
+            if (loop_now_ms() + delay < call->deadline_ms) {
+                loop_timer_start(&call->backoff, delay, on_backoff, call);
+                return;
+            }
+        } else if (probe) {
+            call->peer->probing = false; /* not ours to take */
+        }
+    }
+    finish(call, status, code, error);
+}
+
+static void observe(call_t *call, const char *status_code)
+{
+    double seconds = (double)(loop_now_ns() - call->attempt_started_ns) / 1e9;
+    metrics_histogram_observe(request_duration, (const char *const[]){call->peer->name, call->method, status_code},
+                              seconds);
+}
+
+/* A transfer is over: judge the attempt. */
+static void on_transfer_done(http_client_t *client, CURL *easy, CURLcode result)
+{
+    call_t *call = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
+    long code = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_multi_remove_handle(client->multi, easy);
+    curl_easy_cleanup(easy);
+    call->easy = NULL;
+    if (result == CURLE_OK) {
+        char status[8];
+        snprintf(status, sizeof(status), "%ld", code);
+        observe(call, status);
+        bool server_error = code >= 500;
+        record_outcome(client, call, !server_error);
+        if (server_error && code != 501)
+            retry_or_finish(call, HTTP_CLIENT_OK, (int)code, NULL);
+        else
+            finish(call, HTTP_CLIENT_OK, (int)code, NULL);
+        return;
+    }
+    bool timeout = result == CURLE_OPERATION_TIMEDOUT;
+    observe(call, timeout ? "timeout" : "error");
+    const char *error = call->too_large ? "the response is too large" : curl_easy_strerror(result);
+    record_outcome(client, call, false);
+    if (timeout && loop_now_ms() >= call->deadline_ms)
+        finish(call, HTTP_CLIENT_TIMEOUT, 0, "timed out");
+    else
+        retry_or_finish(call, timeout ? HTTP_CLIENT_TIMEOUT : HTTP_CLIENT_UNAVAILABLE, 0, error);
+}
+
+static void collect_finished(http_client_t *client)
+{
+    CURLMsg *message;
+    int left;
+    while ((message = curl_multi_info_read(client->multi, &left)) != NULL)
+        if (message->msg == CURLMSG_DONE)
+            on_transfer_done(client, message->easy_handle, message->data.result);
+}
+
+/* --- curl on the h2o loop ------------------------------------------------------ */
+
+static void socket_action(http_client_t *client, curl_socket_t fd, int events)
+{
+    int running;
+    curl_multi_socket_action(client->multi, fd, events, &running);
+    collect_finished(client);
+}
+
+static bool watch_alive(http_client_t *client, const watch_t *watch)
+{
+    for (const watch_t *w = client->watches; w != NULL; w = w->next)
+        if (w == watch)
+            return true;
+    return false;
+}
+
+static void on_writable(h2o_socket_t *sock, const char *err);
+
+static void arm_write(watch_t *watch)
+{
+    if ((watch->what & CURL_POLL_OUT) && !h2o_socket_is_writing(watch->sock))
+        h2o_socket_notify_write(watch->sock, on_writable);
+}
+
+static void on_readable(h2o_socket_t *sock, const char *err)
+{
+    watch_t *watch = sock->data;
+    socket_action(watch->client, watch->fd, err != NULL ? CURL_CSELECT_ERR : CURL_CSELECT_IN);
+}
+
+static void on_writable(h2o_socket_t *sock, const char *err)
+{
+    watch_t *watch = sock->data;
+    http_client_t *client = watch->client;
+    socket_action(client, watch->fd, err != NULL ? CURL_CSELECT_ERR : CURL_CSELECT_OUT);
+    if (watch_alive(client, watch)) /* curl may have dropped the socket meanwhile */
+        arm_write(watch);
+}
+
+static void drop_watch(http_client_t *client, watch_t *watch)
+{
+    for (watch_t **p = &client->watches; *p != NULL; p = &(*p)->next)
+        if (*p == watch) {
+            *p = watch->next;
+            break;
+        }
+    h2o_socket_read_stop(watch->sock);
+    h2o_socket_close(watch->sock); /* closes our dup, not curl's fd */
+    free(watch);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_data)
+{
+    http_client_t *client = arg;
+    watch_t *watch = socket_data;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (watch != NULL)
+            drop_watch(client, watch);
+        curl_multi_assign(client->multi, fd, NULL);
+        return 0;
+    }
+    if (watch == NULL) {
+        int copy = dup(fd);
+        watch = copy >= 0 ? calloc(1, sizeof(*watch)) : NULL;
+        if (watch == NULL) {
+            if (copy >= 0)
+                close(copy);
+            return -1; /* curl fails the transfer */
+        }
+        watch->client = client;
+        watch->fd = fd;
+        watch->sock = h2o_evloop_socket_create(client->loop, copy, H2O_SOCKET_FLAG_DONT_READ);
+        watch->sock->data = watch;
+        watch->next = client->watches;
+        client->watches = watch;
+        curl_multi_assign(client->multi, fd, watch);
+    }
+    watch->what = what;
+    if (what & CURL_POLL_IN)
+        h2o_socket_read_start(watch->sock, on_readable);
+    else
+        h2o_socket_read_stop(watch->sock);
+    arm_write(watch);
+    return 0;
+}
+
+static void on_timer(loop_timer_t *timer)
+{
+    socket_action(timer->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+    http_client_t *client = arg;
+    (void)multi;
+    if (timeout_ms < 0)
+        loop_timer_stop(&client->timer);
+    else
+        loop_timer_start(&client->timer, (uint64_t)timeout_ms, on_timer, client);
+    return 0;
+}
+
+/* --- the client -------------------------------------------------------------------- */
+
+http_client_t *http_client_create(h2o_evloop_t *loop, const http_client_config_t *config)
+{
+    http_client_t *client = calloc(1, sizeof(*client));
+    if (client == NULL)
+        return NULL;
+    client->loop = loop;
+    client->config = *config;
+    client->multi = curl_multi_init();
+    if (client->multi == NULL) {
+        free(client);
+        return NULL;
+    }
+    curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+    curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+    return client;
+}
+
+void http_client_destroy(http_client_t *client)
+{
+    while (client->calls != NULL) {
+        call_t *call = client->calls;
+        if (call->easy != NULL) {
+            curl_multi_remove_handle(client->multi, call->easy);
+            curl_easy_cleanup(call->easy);
+            call->easy = NULL;
+        }
+        finish(call, HTTP_CLIENT_UNAVAILABLE, 0, "shutting down");
+    }
+    curl_multi_cleanup(client->multi); /* closes its sockets: REMOVE drops the watches */
+    while (client->watches != NULL)
+        drop_watch(client, client->watches);
+    loop_timer_stop(&client->timer);
+    while (client->peers != NULL) {
+        peer_t *peer = client->peers;
+        client->peers = peer->next;
+        free(peer);
+    }
+    free(client);
+}
+
+size_t http_client_pending(const http_client_t *client)
+{
+    return client->pending;
+}
+
+static char *copy_of(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+static struct curl_slist *build_headers(const call_t *call)
+{
+    char line[512];
+    struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
+    headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
+    snprintf(line, sizeof(line), "traceparent: %s", call->traceparent);
+    headers = curl_slist_append(headers, line);
+    if (call->body != NULL)
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+    if (call->idempotency_key != NULL) {
+        snprintf(line, sizeof(line), "Idempotency-Key: %s", call->idempotency_key);
+        headers = curl_slist_append(headers, line);
+    }
+    if (call->authorization != NULL) {
+        char *auth = malloc(strlen(call->authorization) + 32);
+        if (auth != NULL) {
+            sprintf(auth, "Authorization: %s", call->authorization);
+            headers = curl_slist_append(headers, auth);
+            free(auth);
+        }
+    }
+    return headers;
+}
+
+void http_client_send(http_client_t *client, const http_call_t *request, const trace_context_t *trace,
+                      http_client_fn cb, void *data)
+{
+    call_t *call = calloc(1, sizeof(*call));
+    peer_t *peer = call != NULL ? find_peer(client, request->peer) : NULL;
+    if (peer == NULL) {
+        free(call);
+        http_response_t response = {.status = HTTP_CLIENT_UNAVAILABLE, .body = "", .error = "out of memory"};
+        cb(data, &response);
+        return;
+    }
+    call->client = client;
+    call->peer = peer;
+    snprintf(call->method, sizeof(call->method), "%s", request->method);
+    call->url = copy_of(request->url);
+    if (request->body != NULL && (call->body = malloc(request->body_len + 1)) != NULL) {
+        memcpy(call->body, request->body, request->body_len);
+        call->body[request->body_len] = '\0';
+        call->body_len = request->body_len;
+    }
+    call->idempotency_key = copy_of(request->idempotency_key);
+    call->authorization = copy_of(request->authorization);
+    call->retryable = strcmp(call->method, "GET") == 0 || call->idempotency_key != NULL;
+    trace_context_t child;
+    if (trace != NULL)
+        trace_start_child_span(&child, trace);
+    else
+        trace_start_server_span(&child, NULL, 0);
+    trace_format_traceparent(&child, call->traceparent);
+    call->headers = build_headers(call);
+    call->deadline_ms = loop_now_ms() + (request->timeout_ms > 0 ? request->timeout_ms : client->config.timeout_ms);
+    call->cb = cb;
+    call->data = data;
+    call->next = client->calls;
+    if (client->calls != NULL)
+        client->calls->prev = call;
+    client->calls = call;
+    client->pending++;
+    if (call->url == NULL || (request->body != NULL && call->body == NULL)) {
+        finish(call, HTTP_CLIENT_UNAVAILABLE, 0, "out of memory");
+        return;
+    }
+    if (!admit(peer, &call->probe)) {
+        finish(call, HTTP_CLIENT_UNAVAILABLE, 0, "circuit open");
+        return;
+    }
+    start_attempt(call);
+}
