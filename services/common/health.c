@@ -19,7 +19,10 @@ void health_handle_live(http_request_t *r)
 #define REASON_MAX 160
 
 /* One row per resource a service may declare: adding a resource to
- * worker.h means adding its check here. */
+ * worker.h means adding its check here. The HTTP client has none on
+ * purpose: a peer that is down is that peer's readiness (a service that
+ * went unready with it would take every caller down in a cascade); its
+ * open circuit shows in http_client_circuit_state. */
 typedef struct readiness readiness_t;
 typedef struct readiness_check {
     worker_resource_t resource;

@@ -140,6 +140,13 @@ void server_config_load(server_config_t *config, const char *service, int defaul
     size_t share = descriptors > reserved + threads * 16 ? (descriptors - reserved) / threads : 16;
     config->max_connections =
         (size_t)config_long(errors, "MAX_CONNECTIONS", share < 100000 ? (long)share : 100000, 1, 1000000);
+    config->http_client = (http_client_config_t){
+        .timeout_ms = (uint64_t)config_long(errors, "HTTP_CLIENT_TIMEOUT_MS", 2000, 10, 600000),
+        .max_retries = (int)config_long(errors, "HTTP_CLIENT_RETRIES", 2, 0, 10),
+        .retry_base_ms = 50,
+        .breaker_failures = (int)config_long(errors, "HTTP_CLIENT_BREAKER_FAILURES", 5, 1, 1000),
+        .breaker_open_ms = (uint64_t)config_long(errors, "HTTP_CLIENT_BREAKER_OPEN_MS", 5000, 100, 600000),
+    };
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
     int level = config_choice(errors, "LOG_LEVEL", levels, LOG_INFO);
     const char *service_name = config_string("OTEL_SERVICE_NAME", service);
@@ -403,6 +410,10 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     pg_metrics_register();
     redis_metrics_register();
     faults_metrics_register();
+    if (http_client_global_init() != 0) {
+        log_error(NULL, "libcurl cannot be initialised");
+        return 1;
+    }
     auth_metrics_register();
     accept_metrics_register();
     process_metrics_register(config->version, OMS_REVISION);
@@ -429,6 +440,7 @@ int server_run(const service_definition_t *service, const server_config_t *confi
             },
         .redis = config->redis,
         .redis_timeout_ms = config->redis_timeout_ms,
+        .http_client = config->http_client,
     };
 
     h2o_config_init(&globalconf);

@@ -17,6 +17,7 @@
 
 #include "client_address.h"
 #include "config.h"
+#include "http_client.h"
 #include "pg.h"
 #include "redis.h"
 #include "router.h"
@@ -37,7 +38,8 @@ typedef struct server_config {
     uint64_t pg_query_timeout_ms;
     uint64_t redis_timeout_ms;
     uint64_t shutdown_timeout_ms;
-    size_t max_connections; /* MAX_CONNECTIONS, per worker (default: what the fd limit allows) */
+    size_t max_connections;           /* MAX_CONNECTIONS, per worker (default: what the fd limit allows) */
+    http_client_config_t http_client; /* HTTP_CLIENT_*: calls to other services, if the service makes any */
     const char *version;
 } server_config_t;
 

@@ -5,6 +5,7 @@
  * when the callback runs after the owner let go. */
 #include "step.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct pg_step {
@@ -21,6 +22,13 @@ typedef struct redis_step {
     step_redis_reply_fn done; /* the raw form */
     void *data;
 } redis_step_t;
+
+typedef struct http_step {
+    context_t *c;
+    const char *peer;
+    step_http_fn next;
+    void *data;
+} http_step_t;
 
 typedef struct work_step {
     context_t *c;
@@ -132,6 +140,37 @@ void step_redis_raw(context_t *c, int argc, const char **argv, const size_t *arg
     step->done = done;
     step->data = data;
     start_command(c, argc, argv, argv_len, step);
+}
+
+static void on_http_response(void *arg, const http_response_t *response)
+{
+    http_step_t *step = arg;
+    context_t *c = step->c;
+    if (!context_is_cancelled(c)) {
+        if (response->status == HTTP_CLIENT_OK && response->code < 500) {
+            step->next(step->data, response);
+        } else {
+            char reason[160];
+            if (response->status == HTTP_CLIENT_OK)
+                snprintf(reason, sizeof(reason), "answered %d", response->code);
+            else
+                snprintf(reason, sizeof(reason), "%s", response->error);
+            context_unavailable(c, step->peer, reason);
+        }
+    }
+    context_release(c);
+}
+
+void step_http(context_t *c, const http_call_t *call, step_http_fn next, void *data)
+{
+    http_step_t *step = context_alloc(c, sizeof(*step));
+    *step = (http_step_t){context_hold(c), context_strdup(c, call->peer, SIZE_MAX), next, data};
+    if (c->worker->http == NULL) { /* the service did not declare an HTTP client */
+        http_response_t response = {.status = HTTP_CLIENT_UNAVAILABLE, .body = "", .error = "not configured"};
+        on_http_response(step, &response);
+        return;
+    }
+    http_client_send(c->worker->http, call, &c->trace, on_http_response, step);
 }
 
 static void run_work(void *arg)

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 
 #include "context.h"
+#include "http_client.h"
 #include "pg.h"
 #include "redis.h"
 #include "work_pool.h"
@@ -48,6 +49,10 @@ typedef void (*step_redis_fn)(void *data, const redisReply *reply);
 
 /* Gets every Redis outcome (reply NULL with `error` when none came). */
 typedef void (*step_redis_reply_fn)(void *data, const redisReply *reply, const char *error);
+
+/* The next step after an HTTP call: the peer's answer, whatever its status
+ * below 500 (a 409 is the handler's to read). */
+typedef void (*step_http_fn)(void *data, const http_response_t *response);
 
 /* The next step after background work. */
 typedef void (*step_done_fn)(void *data);
@@ -72,6 +77,11 @@ void step_redis(context_t *c, int argc, const char **argv, const size_t *argv_le
  * the context has been cancelled. */
 void step_redis_raw(context_t *c, int argc, const char **argv, const size_t *argv_len, step_redis_reply_fn done,
                     void *data);
+
+/* Calls a peer (http_client.h) as a child span of c's trace, then
+ * `next(data, response)`. No answer, a timeout, an open circuit or a 5xx
+ * fails the context with 503 dependency_unavailable naming the peer. */
+void step_http(context_t *c, const http_call_t *call, step_http_fn next, void *data);
 
 /* Runs `run(data)` on the background pool (work_pool.h), then `next(data)`
  * back on the loop. `data` should be context memory: it stays valid until

@@ -21,6 +21,9 @@ int worker_open(worker_t *worker, size_t index, h2o_evloop_t *loop, const worker
     if (settings->resources & WORKER_REDIS &&
         (worker->redis = redis_client_create(loop, &settings->redis, settings->redis_timeout_ms)) == NULL)
         goto Error;
+    if (settings->resources & WORKER_HTTP_CLIENT &&
+        (worker->http = http_client_create(loop, &settings->http_client)) == NULL)
+        goto Error;
     return 0;
 Error:
     log_error(NULL, "cannot open the worker's resources", LOG_INT("worker", index));
@@ -33,8 +36,11 @@ void worker_close(worker_t *worker)
         pg_pool_destroy(worker->pg);
     if (worker->redis != NULL)
         redis_client_destroy(worker->redis);
+    if (worker->http != NULL)
+        http_client_destroy(worker->http);
     worker->pg = NULL;
     worker->redis = NULL;
+    worker->http = NULL;
     if (worker->queue != NULL) {
         h2o_multithread_destroy_queue(worker->queue);
         free(worker->queue); /* h2o 2.2.5's evloop flavour leaves that to the caller */
@@ -47,7 +53,8 @@ void worker_close(worker_t *worker)
 size_t worker_pending(const worker_t *worker)
 {
     return (worker->pg != NULL ? pg_pool_pending(worker->pg) : 0) +
-           (worker->redis != NULL ? redis_client_pending(worker->redis) : 0);
+           (worker->redis != NULL ? redis_client_pending(worker->redis) : 0) +
+           (worker->http != NULL ? http_client_pending(worker->http) : 0);
 }
 
 void worker_apply_faults(worker_t *worker, const faults_t *next)

@@ -16,14 +16,16 @@
 #include <stdint.h>
 
 #include "faults.h"
+#include "http_client.h"
 #include "loop_timer.h"
 #include "pg.h"
 #include "redis.h"
 
 /* What a service may declare it needs; each worker opens its own. */
 typedef enum worker_resource {
-    WORKER_POSTGRES = 1 << 0, /* a PostgreSQL pool (pg.h) */
-    WORKER_REDIS = 1 << 1,    /* a Redis client (redis.h); also carries the fault flags */
+    WORKER_POSTGRES = 1 << 0,    /* a PostgreSQL pool (pg.h) */
+    WORKER_REDIS = 1 << 1,       /* a Redis client (redis.h); also carries the fault flags */
+    WORKER_HTTP_CLIENT = 1 << 2, /* calls to other services (http_client.h) */
 } worker_resource_t;
 
 typedef struct worker_settings {
@@ -31,7 +33,8 @@ typedef struct worker_settings {
     unsigned resources;  /* worker_resource_t bits */
     pg_pool_config_t pg; /* WORKER_POSTGRES */
     redis_target_t redis;
-    uint64_t redis_timeout_ms; /* WORKER_REDIS */
+    uint64_t redis_timeout_ms;        /* WORKER_REDIS */
+    http_client_config_t http_client; /* WORKER_HTTP_CLIENT */
 } worker_settings_t;
 
 typedef struct worker {
@@ -40,6 +43,7 @@ typedef struct worker {
     const worker_settings_t *settings;
     pg_pool_t *pg;                  /* NULL unless the service declared WORKER_POSTGRES */
     redis_client_t *redis;          /* NULL unless the service declared WORKER_REDIS */
+    http_client_t *http;            /* NULL unless the service declared WORKER_HTTP_CLIENT */
     faults_t faults;                /* this thread's snapshot of the fault flags */
     size_t busy;                    /* units of work alive on this thread (context.h) */
     size_t active_requests;         /* of which HTTP requests not answered yet (http.c) */

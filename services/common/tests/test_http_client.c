@@ -1,7 +1,7 @@
-/* Tests for http_client.c against a small HTTP server on a thread of the
- * test: answers, timeouts that stall nobody else, retries only for
- * idempotent calls, the circuit breaker's three states, keep-alive reuse
- * and `traceparent`. */
+/* Tests for http_client.c (and step_http) against a small HTTP server on a
+ * thread of the test: answers, timeouts that stall nobody else, retries
+ * only for idempotent calls, the circuit breaker's three states,
+ * keep-alive reuse and `traceparent`. */
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include "test_loop.h"
 
@@ -19,6 +19,7 @@
 #include "buffer.h"
 #include "http_client.h"
 #include "metrics.h"
+#include "step.h"
 
 /* --- the peer: a thread per connection, keep-alive ------------------------- */
 
@@ -408,6 +409,117 @@ static void test_destroy_answers_calls_under_way_once(void **state)
     test_loop_free(loop);
 }
 
+/* --- step_http: the call as a step of a unit of work ---------------------------- */
+
+typedef struct work {
+    context_t super;
+    int failures, status, next_runs, code;
+    char failure_code[64];
+} work_t;
+
+static int released;
+
+static void work_fail(context_t *c, int status, const char *code, const char *message)
+{
+    work_t *w = (work_t *)c;
+    (void)message;
+    w->failures++;
+    w->status = status;
+    snprintf(w->failure_code, sizeof(w->failure_code), "%s", code);
+}
+
+static void work_release(context_t *c)
+{
+    released++;
+    free(c);
+}
+
+static const context_ops_t work_ops = {work_fail, work_release};
+
+static void on_peer_answer(void *data, const http_response_t *response)
+{
+    work_t *w = data;
+    w->next_runs++;
+    w->code = response->code;
+}
+
+static work_t *start_work(worker_t *worker)
+{
+    work_t *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    context_init(&w->super, &work_ops, worker);
+    trace_start_server_span(&w->super.trace, NULL, 0);
+    return w;
+}
+
+static void test_a_call_as_a_step(void **state)
+{
+    (void)state;
+    reset_server();
+    worker_settings_t settings = {.service = "test", .resources = WORKER_HTTP_CLIENT, .http_client = config};
+    worker_t worker;
+    assert_int_equal(worker_open(&worker, 0, h2o_evloop_create(), &settings), 0);
+    assert_non_null(worker.http);
+    http_call_t ok = {.peer = "inventory", .method = "GET", .url = url("/ok")};
+    http_call_t failing = {.peer = "inventory", .method = "POST", .url = url("/ok")};
+
+    work_t *w = start_work(&worker); /* answered: the next step runs, with the caller's trace sent on */
+    step_http(&w->super, &ok, on_peer_answer, w);
+    assert_int_equal(worker_pending(&worker), 1);
+    for (int i = 0; i < 1000 && w->next_runs == 0; i++)
+        h2o_evloop_run(worker.loop, 10);
+    assert_int_equal(w->next_runs, 1);
+    assert_int_equal(w->code, 200);
+    pthread_mutex_lock(&server.lock);
+    assert_non_null(strstr(server.last_traceparent, w->super.trace.trace_id));
+    pthread_mutex_unlock(&server.lock);
+    context_release(&w->super);
+
+    server.fail_first = 1; /* a 5xx: the context fails once, naming the peer */
+    w = start_work(&worker);
+    step_http(&w->super, &failing, on_peer_answer, w);
+    for (int i = 0; i < 1000 && w->failures == 0; i++)
+        h2o_evloop_run(worker.loop, 10);
+    assert_int_equal(w->failures, 1);
+    assert_int_equal(w->status, 503);
+    assert_string_equal(w->failure_code, "dependency_unavailable");
+    assert_int_equal(w->next_runs, 0);
+    context_release(&w->super);
+
+    int before = released; /* cancelled while the call runs: no next step, freed after the answer */
+    w = start_work(&worker);
+    step_http(&w->super, &ok, on_peer_answer, w);
+    context_cancel(&w->super);
+    context_release(&w->super);
+    assert_int_equal(released, before);
+    for (int i = 0; i < 1000 && released == before; i++)
+        h2o_evloop_run(worker.loop, 10);
+    assert_int_equal(released, before + 1);
+    assert_int_equal(worker.busy, 0);
+
+    h2o_evloop_t *loop = worker.loop;
+    worker_close(&worker);
+    h2o_evloop_destroy(loop);
+}
+
+static void test_an_undeclared_client_is_unavailable(void **state)
+{
+    (void)state;
+    worker_settings_t settings = {.service = "test"};
+    worker_t worker;
+    assert_int_equal(worker_open(&worker, 0, h2o_evloop_create(), &settings), 0);
+    assert_null(worker.http);
+    work_t *w = start_work(&worker);
+    http_call_t ok = {.peer = "inventory", .method = "GET", .url = url("/ok")};
+    step_http(&w->super, &ok, on_peer_answer, w);
+    assert_int_equal(w->failures, 1); /* at once */
+    assert_int_equal(w->status, 503);
+    context_release(&w->super);
+    h2o_evloop_t *loop = worker.loop;
+    worker_close(&worker);
+    h2o_evloop_destroy(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +529,8 @@ int main(void)
         cmocka_unit_test(test_only_idempotent_calls_are_retried),
         cmocka_unit_test(test_the_breaker_opens_probes_and_closes),
         cmocka_unit_test(test_destroy_answers_calls_under_way_once),
+        cmocka_unit_test(test_a_call_as_a_step),
+        cmocka_unit_test(test_an_undeclared_client_is_unavailable),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }
