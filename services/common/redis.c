@@ -407,7 +407,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     (void)ac;
     cmd->client->pending--;
     if (!cmd->finished)
-        finish(cmd, reply, reply != NULL ? NULL : "connection lost");
+        finish(cmd, reply, reply != NULL ? NULL : cmd->client->destroyed ? "shutting down" : "connection lost");
     free(cmd);
 }
 

@@ -552,8 +552,7 @@ static void test_destroy_fails_pending_commands_once(void **state)
     for (int i = 0; i < 3; i++) {
         assert_int_equal(pending[i].calls, 1);
         assert_false(pending[i].replied);
-        assert_true(pending[i].error[0] != '\0');
-        assert_string_not_equal(pending[i].error, "timeout");
+        assert_string_equal(pending[i].error, "shutting down"); /* as redis.h promises */
     }
     run_for(loop, 50); /* no timer of the client is left to fire */
     assert_int_equal(pending[0].calls + pending[1].calls + pending[2].calls, 3);
