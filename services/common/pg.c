@@ -184,17 +184,12 @@ static void close_socket(connection_t *conn)
     conn->watched_fd = -1;
 }
 
-/* Tears the connection down, fails its running query and schedules a
- * reconnect. `reason` is remembered for /health/ready. */
-static void connection_fail(connection_t *conn, const char *reason)
+/* Closes the connection's session; its running query, if any, gets
+ * PG_UNAVAILABLE with `message`. */
+static void connection_close(connection_t *conn, const char *message)
 {
     pg_pool_t *pool = conn->pool;
     query_t *q = conn->query;
-    bool was_usable = conn->state == CONN_IDLE || conn->state == CONN_BUSY;
-    char message[256];
-    pg_message_one_line(reason, message, sizeof(message));
-    snprintf(pool->last_error, sizeof(pool->last_error), "%s", message);
-
     close_socket(conn);
     if (conn->result != NULL) {
         PQclear(conn->result);
@@ -206,6 +201,23 @@ static void connection_fail(connection_t *conn, const char *reason)
     }
     set_state(conn, CONN_DOWN);
     conn->query = NULL;
+    if (q != NULL) {
+        pool->running--;
+        complete(q, PG_UNAVAILABLE, NULL, message);
+    }
+}
+
+/* Tears the connection down, fails its running query and schedules a
+ * reconnect with backoff; when it was the last usable one, the pool is
+ * down and its queue fails. `reason` is remembered for /health/ready. */
+static void connection_fail(connection_t *conn, const char *reason)
+{
+    pg_pool_t *pool = conn->pool;
+    bool was_usable = conn->state == CONN_IDLE || conn->state == CONN_BUSY;
+    char message[256];
+    pg_message_one_line(reason, message, sizeof(message));
+    snprintf(pool->last_error, sizeof(pool->last_error), "%s", message);
+    connection_close(conn, message);
     conn->failures++;
     uint64_t backoff = BACKOFF_MIN_MS << (conn->failures < 5 ? conn->failures - 1 : 4);
     if (backoff > BACKOFF_MAX_MS)
@@ -215,10 +227,6 @@ static void connection_fail(connection_t *conn, const char *reason)
 
     if (was_usable)
         log_warn(NULL, "postgres connection lost", LOG_STRING("reason", message));
-    if (q != NULL) {
-        pool->running--;
-        complete(q, PG_UNAVAILABLE, NULL, message);
-    }
     if (!any_usable(pool)) {
         if (!pool->down)
             log_error(NULL, "postgres unavailable", LOG_STRING("reason", message));
@@ -484,9 +492,9 @@ static void on_query_timeout(loop_timer_t *timer)
     complete(q, PG_TIMEOUT, NULL, "query timed out");
     /* The server is still running the statement; dropping the connection is
      * the only non-blocking way to stop waiting for it. A timeout is not a
-     * connection failure, so reconnect at once. */
-    connection_fail(conn, "query timed out");
-    conn->failures = 0;
+     * connection failure: the pool is not down (queued queries wait for the
+     * new connection, within their own timeouts), and it reconnects at once. */
+    connection_close(conn, "query timed out");
     loop_timer_start(&conn->reconnect, 0, start_connect, conn);
 }
 

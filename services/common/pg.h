@@ -5,7 +5,8 @@
  * then run one query at a time each. Queries wait in a FIFO when every
  * connection is busy. A query times out after query_timeout_ms (counting
  * queue time); libpq 15 cannot cancel without blocking, so a timed-out
- * query costs its connection, which is reopened. While the database is
+ * query costs its connection, which is reopened at once (the pool is not
+ * counted down for it: queued queries wait for the new connection). While the database is
  * unreachable the pool answers PG_UNAVAILABLE at once instead of queueing,
  * and keeps reconnecting with exponential backoff (100 ms to 2 s).
  */
