@@ -135,8 +135,6 @@ static bool admit(peer_t *peer, bool *probe)
 static void record_outcome(http_client_t *client, call_t *call, bool success)
 {
     peer_t *peer = call->peer;
-    if (call->probe)
-        peer->probing = false;
     if (success) {
         peer->failures = 0;
         if (peer->state != HTTP_CLIENT_CIRCUIT_CLOSED) {
@@ -270,21 +268,19 @@ static void start_attempt(call_t *call)
 }
 
 /* Retries (after a jittered, doubling backoff) when the call may be sent
- * again and its budget allows; otherwise the call ends with `status`. */
+ * again, its peer's circuit is still closed and its budget allows;
+ * otherwise the call ends with `status`. A probe is never retried: its
+ * one outcome decides the circuit. */
 static void retry_or_finish(call_t *call, http_client_status_t status, int code, const char *error)
 {
     http_client_t *client = call->client;
-    if (call->retryable && call->attempts <= client->config.max_retries && !call->probe) {
-        bool probe;
-        if (admit(call->peer, &probe) && !probe) {
-            uint64_t backoff = client->config.retry_base_ms << (call->attempts - 1);
-            uint64_t delay = (uint64_t)(random_unit() * (double)backoff); /* full jitter */
-            if (loop_now_ms() + delay < call->deadline_ms) {
-                loop_timer_start(&call->backoff, delay, on_backoff, call);
-                return;
-            }
-        } else if (probe) {
-            call->peer->probing = false; /* not ours to take */
+    if (call->retryable && !call->probe && call->attempts <= client->config.max_retries &&
+        call->peer->state == HTTP_CLIENT_CIRCUIT_CLOSED) {
+        uint64_t backoff = client->config.retry_base_ms << (call->attempts - 1);
+        uint64_t delay = (uint64_t)(random_unit() * (double)backoff); /* full jitter */
+        if (loop_now_ms() + delay < call->deadline_ms) {
+            loop_timer_start(&call->backoff, delay, on_backoff, call);
+            return;
         }
     }
     finish(call, status, code, error);
