@@ -46,8 +46,7 @@ static void refuse(http_request_t *r, int status, const char *code, const char *
 {
     count(outcome);
     if (status == 401)
-        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                       H2O_STRLIT("Bearer error=\"invalid_token\""));
+        http_add_header(r, "www-authenticate", "Bearer error=\"invalid_token\"");
     context_warn(&r->super, "request refused", LOG_STRING("reason", outcome), LOG_STRING("route", r->route),
                  LOG_STRING("client", r->client));
     http_respond_error(r, status, code, "%s", message);
@@ -84,7 +83,7 @@ void auth_require(http_request_t *r, jwt_role_t role, auth_next_fn next)
     const char *header = http_header(r, "authorization", &len);
     if (header == NULL || len <= 7 || strncasecmp(header, "Bearer ", 7) != 0) {
         count("missing");
-        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+        http_add_header(r, "www-authenticate", "Bearer");
         http_respond_error(r, 401, "unauthorized", "a bearer token is required (Authorization: Bearer <token>)");
         return;
     }
