@@ -9,18 +9,34 @@
 
 static redisContext *redis;
 
+/* Writes the test's fault into oms:faults (NULL deletes it). */
+static void write_fault(const char *value)
+{
+    if (value != NULL)
+        freeReplyObject(test_redis_command(redis, "HSET %s %s %s", FAULTS_REDIS_KEY, FIELD, value));
+    else
+        freeReplyObject(test_redis_command(redis, "HDEL %s %s", FAULTS_REDIS_KEY, FIELD));
+}
+
+/* Runs the worker's loop until its snapshot has the fault at `ms`. */
+static void expect_latency(worker_t *worker, double ms)
+{
+    test_run_until(worker->loop, worker_fault(worker, "latency_ms") == ms);
+    assert_true(worker_fault(worker, "latency_ms") == ms);
+}
+
 static int setup(void **state)
 {
     (void)state;
     redis = test_redis_connect();
-    freeReplyObject(test_redis_command(redis, "HDEL %s %s", FAULTS_REDIS_KEY, FIELD));
+    write_fault(NULL);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    freeReplyObject(test_redis_command(redis, "HDEL %s %s", FAULTS_REDIS_KEY, FIELD));
+    write_fault(NULL);
     redisFree(redis);
     return 0;
 }
@@ -31,18 +47,15 @@ static void test_the_snapshot_follows_redis(void **state)
     worker_settings_t settings = test_settings("refreshtest", WORKER_REDIS);
     worker_t worker;
     test_worker_open(&worker, 0, &settings);
-    freeReplyObject(test_redis_command(redis, "HSET %s %s 250", FAULTS_REDIS_KEY, FIELD));
+    write_fault("250");
     chore_t chore;
     faults_refresh_start(&chore, &worker);
-    test_run_until(worker.loop, worker_fault(&worker, "latency_ms") == 250);
-    assert_true(worker_fault(&worker, "latency_ms") == 250);
+    expect_latency(&worker, 250);
     /* changed, then cleared: each within a refresh or two */
-    freeReplyObject(test_redis_command(redis, "HSET %s %s 7", FAULTS_REDIS_KEY, FIELD));
-    test_run_until(worker.loop, worker_fault(&worker, "latency_ms") == 7);
-    assert_true(worker_fault(&worker, "latency_ms") == 7);
-    freeReplyObject(test_redis_command(redis, "HDEL %s %s", FAULTS_REDIS_KEY, FIELD));
-    test_run_until(worker.loop, worker_fault(&worker, "latency_ms") == 0);
-    assert_true(worker_fault(&worker, "latency_ms") == 0);
+    write_fault("7");
+    expect_latency(&worker, 7);
+    write_fault(NULL);
+    expect_latency(&worker, 0);
     chore_stop(&chore);
     test_worker_close(&worker);
 }
@@ -59,11 +72,10 @@ static void test_redis_down_keeps_the_last_snapshot(void **state)
     worker_settings_t settings = test_settings("refreshtest", WORKER_REDIS);
     worker_t worker;
     test_worker_open(&worker, 0, &settings);
-    freeReplyObject(test_redis_command(redis, "HSET %s %s 250", FAULTS_REDIS_KEY, FIELD));
+    write_fault("250");
     chore_t chore;
     faults_refresh_start(&chore, &worker);
-    test_run_until(worker.loop, worker_fault(&worker, "latency_ms") == 250);
-    assert_true(worker_fault(&worker, "latency_ms") == 250);
+    expect_latency(&worker, 250);
     chore_stop(&chore);
     /* the same worker, now pointed at a port where nothing answers */
     redis_client_destroy(worker.redis);
