@@ -21,7 +21,7 @@ COMMON_TESTS := $(patsubst services/common/tests/%.c,%,$(wildcard services/commo
 CFLAGS_BASE := -std=gnu17 -Wall -Wextra -Werror -Wshadow -DH2O_USE_LIBUV=0 \
 	-Iservices/common -I/usr/include/postgresql \
 	-DOMS_VERSION='"$(VERSION)"' -DOMS_REVISION='"$(REVISION)"'
-LIBS := -lh2o-evloop -lpq -lhiredis -ljansson -lcurl -lssl -lcrypto -lz -lm -pthread
+LIBS := -lh2o-evloop -lpq -lhiredis -ljansson -lcurl -lrabbitmq -lssl -lcrypto -lz -lm -pthread
 # Libraries only one service needs.
 LIBS_user := -largon2
 

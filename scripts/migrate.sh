@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates the `oms` database, the service roles and schemas, then applies
+# Creates the `oms` database, the service roles and schemas and what they
+# share (infrastructure/postgres/init/*.sql), then applies
 # each service's migrations (services/<name>/migrations/NNN_*.sql) in order.
 #
 # Each migration runs in one transaction as the service's own role, so the
@@ -19,13 +20,17 @@ if [ "$("${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname =
   "${PSQL[@]}" -d postgres -c "CREATE DATABASE oms"
 fi
 
-"${PSQL[@]}" -d oms \
-  -v orders_password="${ORDERS_DB_PASSWORD:-orders-lab-password}" \
-  -v inventory_password="${INVENTORY_DB_PASSWORD:-inventory-lab-password}" \
-  -v payments_password="${PAYMENTS_DB_PASSWORD:-payments-lab-password}" \
-  -v users_password="${USERS_DB_PASSWORD:-users-lab-password}" \
-  -v notifications_password="${NOTIFICATIONS_DB_PASSWORD:-notifications-lab-password}" \
-  -f infrastructure/postgres/init/001_roles.sql >/dev/null
+# Roles and schemas (001), then what every service shares, such as the
+# outbox (002); each file may be re-run.
+for file in infrastructure/postgres/init/[0-9]*.sql; do
+  "${PSQL[@]}" -d oms \
+    -v orders_password="${ORDERS_DB_PASSWORD:-orders-lab-password}" \
+    -v inventory_password="${INVENTORY_DB_PASSWORD:-inventory-lab-password}" \
+    -v payments_password="${PAYMENTS_DB_PASSWORD:-payments-lab-password}" \
+    -v users_password="${USERS_DB_PASSWORD:-users-lab-password}" \
+    -v notifications_password="${NOTIFICATIONS_DB_PASSWORD:-notifications-lab-password}" \
+    -f "$file" >/dev/null
+done
 
 # service directory -> database role (= schema)
 declare -A ROLE=([order]=orders [inventory]=inventory [payment]=payments [user]=users [notification]=notifications)

@@ -6,12 +6,13 @@
 #      fuzzes for FUZZ_SECONDS (default 16) from its seed corpus;
 #   3. integration tests (pytest) against the sanitizer build of each service.
 #
-# The test stack is PostgreSQL and Redis started by scripts/stack.sh on their
-# own ports and in their own folder (.test-run/), wiped before it starts. The
-# unit phase starts it; `all` keeps it running through the integration phase,
-# which starts it itself when run alone. Where it is goes to the tests in
-# OMS_TEST_PG_PORT, OMS_TEST_REDIS_PORT and OMS_TEST_DATABASE_URL (the
-# superuser's URL of the oms database).
+# The test stack is PostgreSQL, Redis and RabbitMQ started by scripts/stack.sh
+# on their own ports and in their own folder (.test-run/), wiped before it
+# starts. The unit phase starts it; `all` keeps it running through the
+# integration phase, which starts it itself when run alone. Where it is goes
+# to the tests in OMS_TEST_PG_PORT, OMS_TEST_REDIS_PORT, OMS_TEST_AMQP_PORT
+# (and the RabbitMQ ports after it), OMS_TEST_DATABASE_URL (the superuser's
+# URL of the oms database) and OMS_TEST_AMQP_URL.
 #
 #   scripts/run-tests.sh [unit|fuzz|integration|all] [pytest args...]
 set -uo pipefail
@@ -27,7 +28,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 unit_passed=0
 unit_failed=0
 run_unit() {
-  echo "== unit tests (ASan + UBSan; PostgreSQL :$OMS_TEST_PG_PORT, Redis :$OMS_TEST_REDIS_PORT)"
+  echo "== unit tests (ASan + UBSan; PostgreSQL :$OMS_TEST_PG_PORT, Redis :$OMS_TEST_REDIS_PORT, RabbitMQ :$OMS_TEST_AMQP_PORT)"
   if ! start_stack; then
     unit_failed=$((unit_failed + 1))
     echo "FAILED: the test stack (the pg and redis tests fail without it)"
@@ -117,6 +118,12 @@ export OMS_TEST_ROOT=$ROOT
 export OMS_TEST_STACK_DIR=${OMS_TEST_STACK_DIR:-$ROOT/.test-run}
 export OMS_TEST_PG_PORT=${OMS_TEST_PG_PORT:-55432}
 export OMS_TEST_REDIS_PORT=${OMS_TEST_REDIS_PORT:-56379}
+export OMS_TEST_AMQP_PORT=${OMS_TEST_AMQP_PORT:-55672}
+# RabbitMQ's management, metrics and distribution ports, next to AMQP's
+export OMS_TEST_RABBITMQ_MGMT_PORT=${OMS_TEST_RABBITMQ_MGMT_PORT:-$((OMS_TEST_AMQP_PORT + 1))}
+export OMS_TEST_RABBITMQ_PROMETHEUS_PORT=${OMS_TEST_RABBITMQ_PROMETHEUS_PORT:-$((OMS_TEST_AMQP_PORT + 2))}
+export OMS_TEST_RABBITMQ_DIST_PORT=${OMS_TEST_RABBITMQ_DIST_PORT:-$((OMS_TEST_AMQP_PORT + 3))}
+export OMS_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$OMS_TEST_AMQP_PORT/"
 export OMS_TEST_BIN_DIR=$ROOT/build/asan/bin
 # The test stack's superuser password: the environment's or the lab default, not
 # .env's (stack.sh reads .env only for what the environment lacks).
@@ -125,7 +132,9 @@ export OMS_TEST_DATABASE_URL="postgresql://postgres:$POSTGRES_PASSWORD@127.0.0.1
 
 stack() {
   STACK_DIR=$OMS_TEST_STACK_DIR PG_PORT=$OMS_TEST_PG_PORT REDIS_PORT=$OMS_TEST_REDIS_PORT \
-    WITH_RABBITMQ=0 WITH_SERVICES=0 WITH_GATEWAY=0 scripts/stack.sh "$@"
+    AMQP_PORT=$OMS_TEST_AMQP_PORT RABBITMQ_MGMT_PORT=$OMS_TEST_RABBITMQ_MGMT_PORT \
+    RABBITMQ_PROMETHEUS_PORT=$OMS_TEST_RABBITMQ_PROMETHEUS_PORT RABBITMQ_DIST_PORT=$OMS_TEST_RABBITMQ_DIST_PORT \
+    WITH_RABBITMQ=1 WITH_SERVICES=0 WITH_GATEWAY=0 scripts/stack.sh "$@"
 }
 
 # Starts the test stack from empty folders, once per run; it is stopped
@@ -151,7 +160,7 @@ stop_stack() {
 
 integration_status=0
 run_integration() {
-  echo "== integration tests (PostgreSQL :$OMS_TEST_PG_PORT, Redis :$OMS_TEST_REDIS_PORT)"
+  echo "== integration tests (PostgreSQL :$OMS_TEST_PG_PORT, Redis :$OMS_TEST_REDIS_PORT, RabbitMQ :$OMS_TEST_AMQP_PORT)"
   if ! start_stack; then
     integration_status=1
     return

@@ -293,7 +293,7 @@ start_service() {
   # GNUTLS_NO_IMPLICIT_INIT: see .env.example (saves ~0.6 MB per service).
   PORT=$port LISTEN_ADDRESS=127.0.0.1 GNUTLS_NO_IMPLICIT_INIT=1 \
     DATABASE_URL="postgresql://$role:${!password_var:-$role-lab-password}@127.0.0.1:$PG_PORT/oms?gssencmode=disable" \
-    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/" \
     nohup "$BIN_DIR/$name" >>"$LOG_DIR/$name.log" 2>&1 &
   echo $! > "$pidfile"
   wait_port "$port" 15 "$name"

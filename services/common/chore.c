@@ -65,6 +65,16 @@ void chore_again_now(chore_t *chore)
     chore->again_now = true;
 }
 
+void chore_wake(chore_t *chore)
+{
+    if (chore->stopped || chore->worker->stopping)
+        return;
+    if (chore->current != NULL)
+        chore->again_now = true;
+    else
+        loop_timer_start(&chore->timer, 0, on_timer, chore);
+}
+
 void chore_stop(chore_t *chore)
 {
     chore->stopped = true;

@@ -44,6 +44,12 @@ void chore_start(chore_t *chore, worker_t *worker, const char *name, uint64_t fi
 /* From inside a run: more is waiting, start the next run without delay. */
 void chore_again_now(chore_t *chore);
 
+/* From anywhere on the chore's loop (a notification, say): there is work
+ * now. Between runs, the next run starts on the loop's next turn instead
+ * of waiting for its interval; during a run, the next one starts as soon
+ * as this one ends. Never runs the chore from inside the caller. */
+void chore_wake(chore_t *chore);
+
 /* Stops the chore: no further run; a run under way is cancelled (its steps
  * stop at their next callback) and no longer refers to `chore`, whose
  * memory may go once this returns. */

@@ -28,14 +28,20 @@ typedef struct readiness_check {
     worker_resource_t resource;
     const char *name;
     void (*start)(readiness_t *state, size_t slot);
+    /* Shown, but a service stays ready without it. RabbitMQ: events wait
+     * in the outbox until it is back, and the service keeps taking orders
+     * and registrations meanwhile - that is what the outbox is for. */
+    bool informational;
 } readiness_check_t;
 
 static void start_postgres(readiness_t *state, size_t slot);
 static void start_redis(readiness_t *state, size_t slot);
+static void start_broker(readiness_t *state, size_t slot);
 
 static const readiness_check_t checks[] = {
-    {WORKER_POSTGRES, "postgres", start_postgres},
-    {WORKER_REDIS, "redis", start_redis},
+    {WORKER_POSTGRES, "postgres", start_postgres, false},
+    {WORKER_REDIS, "redis", start_redis, false},
+    {WORKER_BROKER, "rabbitmq", start_broker, true},
 };
 #define CHECK_COUNT (sizeof(checks) / sizeof(checks[0]))
 
@@ -56,31 +62,45 @@ static void note_failure(readiness_t *state, size_t slot, const char *reason)
         snprintf(state->failure[slot], REASON_MAX, "%s", reason[0] != '\0' ? reason : "no answer");
 }
 
+/* {"status":"ready","checks":{...}}: what readiness depends on; beside
+ * it, "optional":{...} for what it only reports (RabbitMQ). */
 static void answer(readiness_t *state)
 {
     http_request_t *r = state->r;
     unsigned declared = r->super.worker->settings->resources;
-    json_t *body = json_object();
+    json_t *body = json_object(), *optional = NULL;
     char down[96] = "";
     for (size_t i = 0; i < CHECK_COUNT; i++) {
         if (!(declared & checks[i].resource))
             continue;
         const char *failure = state->failure[i];
-        json_object_set_new(body, checks[i].name,
-                            failure[0] == '\0' ? json_pack("{s:s}", "status", "up")
-                                               : json_pack("{s:s,s:s}", "status", "down", "reason", failure));
+        json_t *row = failure[0] == '\0' ? json_pack("{s:s}", "status", "up")
+                                         : json_pack("{s:s,s:s}", "status", "down", "reason", failure);
+        if (checks[i].informational) {
+            if (optional == NULL)
+                optional = json_object();
+            json_object_set_new(optional, checks[i].name, row);
+            continue;
+        }
+        json_object_set_new(body, checks[i].name, row);
         if (failure[0] != '\0')
             snprintf(down + strlen(down), sizeof(down) - strlen(down), "%s%s", down[0] != '\0' ? " and " : "",
                      checks[i].name);
     }
+    json_t *reply;
+    int status = 200;
     if (down[0] == '\0') {
-        http_respond_json(r, 200, json_pack("{s:s,s:o}", "status", "ready", "checks", body));
-        return;
+        reply = json_pack("{s:s,s:o}", "status", "ready", "checks", body);
+    } else {
+        char message[128];
+        snprintf(message, sizeof(message), "%s is down", down);
+        json_t *error = json_pack("{s:s,s:s}", "code", "dependency_unavailable", "message", message);
+        reply = json_pack("{s:o,s:o}", "error", error, "checks", body);
+        status = 503;
     }
-    char message[128];
-    snprintf(message, sizeof(message), "%s is down", down);
-    json_t *error = json_pack("{s:s,s:s}", "code", "dependency_unavailable", "message", message);
-    http_respond_json(r, 503, json_pack("{s:o,s:o}", "error", error, "checks", body));
+    if (optional != NULL)
+        json_object_set_new(reply, "optional", optional);
+    http_respond_json(r, status, reply);
 }
 
 static void finish_call(readiness_t *state)
@@ -138,6 +158,19 @@ static void start_redis(readiness_t *state, size_t slot)
 {
     const char *argv[] = {"PING"};
     step_redis_raw(&state->r->super, 1, argv, NULL, on_redis_reply, new_call(state, slot));
+}
+
+/* The link thread knows; asking the broker itself would be a blocking
+ * round trip through that thread for nothing more. */
+static void start_broker(readiness_t *state, size_t slot)
+{
+    broker_t *broker = state->r->super.worker->settings->broker;
+    if (broker != NULL && broker_is_up(broker))
+        return;
+    char reason[REASON_MAX] = "not configured";
+    if (broker != NULL)
+        broker_last_error(broker, reason, sizeof(reason));
+    note_failure(state, slot, reason);
 }
 
 void health_handle_ready(http_request_t *r)

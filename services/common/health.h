@@ -11,7 +11,9 @@ void health_handle_live(struct http_request *r);
 /* Checks, in parallel, exactly the resources the service declared
  * (worker.h): PostgreSQL (a query on the pool, and a fresh connection) and
  * Redis (PING); not the peers an HTTP client calls. 200 when all answer,
- * else 503 naming what is down; the body lists each check's status. */
+ * else 503 naming what is down; the body lists each check's status under
+ * "checks". RabbitMQ is reported under "optional" and never makes a
+ * service unready: its events wait in the outbox (outbox.h). */
 void health_handle_ready(struct http_request *r);
 
 /* The Prometheus text exposition of the process's metrics. */

@@ -1,7 +1,7 @@
 /* pg.c - connection state machine:
  *
  *   DOWN --backoff timer--> CONNECTING --PQconnectPoll ok--> PREPARING
- *   PREPARING --all statements prepared--> IDLE <--> BUSY
+ *   PREPARING --all statements prepared (and LISTEN sent)--> IDLE <--> BUSY
  *   any state --socket error / timeout--> DOWN
  *
  * Beside the pool, a probe opens one extra connection now and then (for
@@ -88,6 +88,9 @@ struct pg_pool {
     char last_error[256];
     bool draining; /* the server is shutting down: let go of every connection */
     probe_t probe;
+    char listen[64]; /* "" unless pg_pool_listen: conns[0] LISTENs to it */
+    pg_notify_fn on_notify;
+    void *notify_data;
 };
 
 static metrics_family_t *connections_gauge, *operation_duration;
@@ -272,11 +275,39 @@ static void want_write(connection_t *conn)
         h2o_socket_notify_write(conn->sock, on_writable);
 }
 
-/* Sends the next prepare, or marks the connection ready. */
+static bool listens(const connection_t *conn)
+{
+    return conn->pool->listen[0] != '\0' && conn == &conn->pool->conns[0];
+}
+
+/* LISTEN, as the last step of preparing the first connection. */
+static int send_listen(connection_t *conn)
+{
+    char *channel = PQescapeIdentifier(conn->pg, conn->pool->listen, strlen(conn->pool->listen));
+    if (channel == NULL)
+        return -1;
+    char sql[256];
+    int n = snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+    PQfreemem(channel);
+    return n > 0 && (size_t)n < sizeof(sql) && PQsendQuery(conn->pg, sql) ? 0 : -1;
+}
+
+/* Sends the next prepare (then the LISTEN, if any), or marks the
+ * connection ready. */
 static void prepare_next(connection_t *conn)
 {
     pg_pool_t *pool = conn->pool;
-    if (conn->prepared == pool->config->statement_count) {
+    size_t statements = pool->config->statement_count;
+    if (conn->prepared == statements && listens(conn)) {
+        if (send_listen(conn) != 0) {
+            connection_fail(conn, PQerrorMessage(conn->pg));
+            return;
+        }
+        if (PQflush(conn->pg) == 1)
+            want_write(conn);
+        return;
+    }
+    if (conn->prepared >= statements) {
         conn->failures = 0;
         set_state(conn, CONN_IDLE);
         if (pool->down)
@@ -388,8 +419,10 @@ static void on_command_done(connection_t *conn)
 
     if (conn->state == CONN_PREPARING) {
         if (!ok) {
-            const pg_statement_t *st = &conn->pool->config->statements[conn->prepared];
-            log_error(NULL, "cannot prepare statement", LOG_STRING("statement", st->name),
+            const pg_pool_config_t *config = conn->pool->config;
+            const char *what = conn->prepared < config->statement_count ? config->statements[conn->prepared].name
+                                                                         : "LISTEN";
+            log_error(NULL, "cannot prepare statement", LOG_STRING("statement", what),
                       LOG_STRING("reason", result != NULL ? PQresultErrorMessage(result) : ""));
             PQclear(result);
             connection_fail(conn, "statement preparation failed");
@@ -423,16 +456,26 @@ static void on_command_done(connection_t *conn)
     dispatch(pool);
 }
 
-static void on_readable(connection_t *conn)
+/* Hands every NOTIFY libpq has parsed to the listener. The callback may
+ * start queries on this pool, so nothing of `conn` is used afterwards. */
+static void deliver_notifications(connection_t *conn)
 {
-    if (conn->state == CONN_CONNECTING) {
-        continue_connect(conn);
-        return;
+    pg_pool_t *pool = conn->pool;
+    PGnotify *notify;
+    bool any = false;
+    char channel[64] = "";
+    while ((notify = PQnotifies(conn->pg)) != NULL) {
+        if (!any)
+            snprintf(channel, sizeof(channel), "%s", notify->relname);
+        any = true;
+        PQfreemem(notify);
     }
-    if (!PQconsumeInput(conn->pg)) {
-        connection_fail(conn, PQerrorMessage(conn->pg));
-        return;
-    }
+    if (any)
+        pool->on_notify(pool->notify_data, channel); /* one call however many arrived */
+}
+
+static void read_results(connection_t *conn)
+{
     while (conn->state == CONN_PREPARING || conn->state == CONN_BUSY) {
         if (PQisBusy(conn->pg))
             return;
@@ -450,6 +493,21 @@ static void on_readable(connection_t *conn)
     }
     if (PQstatus(conn->pg) == CONNECTION_BAD)
         connection_fail(conn, PQerrorMessage(conn->pg));
+}
+
+static void on_readable(connection_t *conn)
+{
+    if (conn->state == CONN_CONNECTING) {
+        continue_connect(conn);
+        return;
+    }
+    if (!PQconsumeInput(conn->pg)) {
+        connection_fail(conn, PQerrorMessage(conn->pg));
+        return;
+    }
+    read_results(conn);
+    if (conn->state != CONN_DOWN && listens(conn))
+        deliver_notifications(conn);
 }
 
 static void on_socket_event(h2o_socket_t *sock, const char *err)
@@ -734,6 +792,16 @@ const char *pg_pool_last_error(const pg_pool_t *pool)
 size_t pg_pool_pending(const pg_pool_t *pool)
 {
     return pool->queued + pool->running + (pool->probe.pg != NULL);
+}
+
+int pg_pool_listen(pg_pool_t *pool, const char *channel, pg_notify_fn cb, void *data)
+{
+    if (strlen(channel) >= sizeof(pool->listen))
+        return -1;
+    snprintf(pool->listen, sizeof(pool->listen), "%s", channel);
+    pool->on_notify = cb;
+    pool->notify_data = data;
+    return 0;
 }
 
 void pg_pool_set_injected_delay(pg_pool_t *pool, uint64_t ms)

@@ -52,6 +52,9 @@ typedef struct pg_pool_config {
     size_t statement_count;
 } pg_pool_config_t;
 
+/* Called for NOTIFY on the pool's loop (several at once: one call). */
+typedef void (*pg_notify_fn)(void *data, const char *channel);
+
 typedef struct pg_pool pg_pool_t;
 
 /* Copies a libpq message ("...\n\tIs the server running...") into `out` as
@@ -93,6 +96,14 @@ void pg_pool_probe(pg_pool_t *pool, pg_callback_fn cb, void *data);
 /* Queries running or waiting, and a probe under way (for graceful
  * shutdown). */
 size_t pg_pool_pending(const pg_pool_t *pool);
+
+/* Makes the pool's first connection LISTEN to `channel` (copied) once
+ * its statements are prepared, again after every reconnect, and call
+ * `cb(data, channel)` for each NOTIFY. Call right after pg_pool_create,
+ * before the loop runs. Notifications sent while that connection was down
+ * are lost, so a listener also looks for work now and then (outbox.h
+ * does). Returns 0, or -1 for a channel name too long. */
+int pg_pool_listen(pg_pool_t *pool, const char *channel, pg_notify_fn cb, void *data);
 
 /* Makes every following query first sleep `ms` milliseconds inside the
  * database (SELECT pg_sleep), holding its connection: the lab's slow

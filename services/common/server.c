@@ -52,6 +52,7 @@ typedef struct server_thread {
     loop_timer_t accept_retry; /* after EMFILE/ENFILE: when to try accepting again */
     uint64_t accept_backoff_ms;
     chore_t fault_refresh;
+    outbox_relay_t *outbox; /* worker 0 of a service with an outbox */
     /* shutdown */
     h2o_multithread_receiver_t shutdown_receiver;
     loop_timer_t drain_timer;
@@ -146,6 +147,22 @@ void server_config_load(server_config_t *config, const char *service, int defaul
         .retry_base_ms = 50,
         .breaker_failures = (int)config_long(errors, "HTTP_CLIENT_BREAKER_FAILURES", 5, 1, 1000),
         .breaker_open_ms = (uint64_t)config_long(errors, "HTTP_CLIENT_BREAKER_OPEN_MS", 5000, 100, 600000),
+    };
+    config->broker = (broker_config_t){
+        .url = config_string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+        .name = service,
+        .heartbeat_s = (int)config_long(errors, "AMQP_HEARTBEAT_S", 10, 1, 600),
+        .connect_timeout_ms = (uint64_t)config_long(errors, "AMQP_CONNECT_TIMEOUT_MS", 3000, 100, 60000),
+        .confirm_timeout_ms = (uint64_t)config_long(errors, "AMQP_CONFIRM_TIMEOUT_MS", 5000, 100, 600000),
+    };
+    const char *amqp_problem = broker_url_problem(config->broker.url);
+    if (amqp_problem != NULL)
+        config_error(errors, "AMQP_URL", "%s", amqp_problem);
+    config->outbox = (outbox_config_t){
+        .batch_size = (size_t)config_long(errors, "OUTBOX_BATCH_SIZE", 500, 1, BROKER_BATCH_MAX),
+        .sweep_interval_ms = (uint64_t)config_long(errors, "OUTBOX_SWEEP_MS", 1000, 10, 600000),
+        .lease_ms = 30000,
+        .retention_hours = (int)config_long(errors, "OUTBOX_RETENTION_HOURS", 24, 1, 24 * 365),
     };
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
     int level = config_choice(errors, "LOG_LEVEL", levels, LOG_INFO);
@@ -341,6 +358,9 @@ static void *thread_main(void *arg)
         log_error(NULL, "service worker initialisation failed", LOG_INT("worker", worker->index));
         exit(1);
     }
+    if (active_service->outbox_schema != NULL && worker->index == 0 &&
+        (thread->outbox = outbox_relay_start(worker, &active_config.outbox)) == NULL)
+        exit(1);
 
     int fd = open_listener(&active_config);
     if (fd < 0) {
@@ -356,6 +376,7 @@ static void *thread_main(void *arg)
     while (!thread->stopped)
         h2o_evloop_run(loop, INT32_MAX);
 
+    outbox_relay_stop(thread->outbox);
     if (active_service->dispose_worker != NULL)
         active_service->dispose_worker(worker);
     loop_timer_stop(&thread->drain_timer);
@@ -388,15 +409,22 @@ static router_t *build_router(const service_definition_t *service)
     return router; /* routes live as long as the process */
 }
 
+/* The service's statements, the health ping, and the outbox relay's. */
 static pg_statement_t *build_statements(const service_definition_t *service, size_t *count)
 {
     static const pg_statement_t ping = {HEALTH_PING_STATEMENT, "SELECT 1", 0};
-    *count = service->statement_count + 1;
+    size_t outbox = service->outbox_schema != NULL ? OUTBOX_STATEMENT_COUNT : 0;
+    *count = service->statement_count + 1 + outbox;
     pg_statement_t *statements = calloc(*count, sizeof(*statements));
     if (statements == NULL)
         return NULL;
     statements[0] = ping;
     memcpy(statements + 1, service->statements, service->statement_count * sizeof(*statements));
+    if (outbox > 0 && outbox_statements(&active_config.outbox, statements + 1 + service->statement_count) != 0) {
+        log_error(NULL, "invalid outbox schema", LOG_STRING("schema", service->outbox_schema));
+        free(statements);
+        return NULL;
+    }
     return statements;
 }
 
@@ -404,6 +432,14 @@ int server_run(const service_definition_t *service, const server_config_t *confi
 {
     active_config = *config;
     active_service = service;
+    if (service->outbox_schema != NULL) {
+        snprintf(active_config.outbox.schema, sizeof(active_config.outbox.schema), "%s", service->outbox_schema);
+        unsigned needed = WORKER_POSTGRES | WORKER_BROKER;
+        if ((service->resources & needed) != needed) {
+            log_error(NULL, "an outbox needs PostgreSQL and RabbitMQ declared");
+            return 1;
+        }
+    }
     signal(SIGPIPE, SIG_IGN); /* the evloop writes with plain writev */
 
     http_metrics_register();
@@ -417,6 +453,13 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     auth_metrics_register();
     accept_metrics_register();
     process_metrics_register(config->version, OMS_REVISION);
+    broker_t *broker = NULL;
+    if (service->resources & WORKER_BROKER) {
+        broker_metrics_register();
+        outbox_metrics_register();
+        if ((broker = broker_start(&active_config.broker)) == NULL)
+            return 1;
+    }
     if (service->register_metrics != NULL)
         service->register_metrics();
 
@@ -441,6 +484,7 @@ int server_run(const service_definition_t *service, const server_config_t *confi
         .redis = config->redis,
         .redis_timeout_ms = config->redis_timeout_ms,
         .http_client = config->http_client,
+        .broker = broker,
     };
 
     h2o_config_init(&globalconf);
@@ -499,6 +543,7 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     }
     for (int i = 0; i < config->threads; i++)
         pthread_join(server_threads[i].thread, NULL);
+    broker_stop(broker); /* after the workers: their last batches are answered */
     log_info(NULL, "service stopped");
     return 0;
 }

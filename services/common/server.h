@@ -2,8 +2,10 @@
  *
  * One worker per thread (THREADS, default: the core count), each with its
  * own h2o event loop, SO_REUSEPORT listener and the resources the service
- * declares (worker.h: a PostgreSQL pool, a Redis client), so nothing on the
- * request path is shared between threads. SIGTERM/SIGINT stop accepting,
+ * declares (worker.h: a PostgreSQL pool, a Redis client, an HTTP client), so
+ * nothing on the request path is shared between threads. RabbitMQ is the
+ * exception: one link thread per process (broker.h), and worker 0 relays
+ * the outbox through it (outbox.h). SIGTERM/SIGINT stop accepting,
  * let in-flight work finish within SHUTDOWN_TIMEOUT_MS, close the pools and
  * exit 0. This is the top of services/common: it hands every module below
  * its settings at start-up.
@@ -15,9 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker.h"
 #include "client_address.h"
 #include "config.h"
 #include "http_client.h"
+#include "outbox.h"
 #include "pg.h"
 #include "redis.h"
 #include "router.h"
@@ -40,6 +44,8 @@ typedef struct server_config {
     uint64_t shutdown_timeout_ms;
     size_t max_connections;           /* MAX_CONNECTIONS, per worker (default: what the fd limit allows) */
     http_client_config_t http_client; /* HTTP_CLIENT_*: calls to other services, if the service makes any */
+    broker_config_t broker;           /* AMQP_URL, AMQP_*: RabbitMQ, if the service declares WORKER_BROKER */
+    outbox_config_t outbox;           /* OUTBOX_*: the relay, if the service has an outbox (schema set by it) */
     const char *version;
 } server_config_t;
 
@@ -50,6 +56,9 @@ typedef struct service_definition {
     size_t route_count;
     const pg_statement_t *statements;
     size_t statement_count;
+    /* Optional: the schema whose outbox (outbox.h) worker 0 relays to
+     * RabbitMQ; needs WORKER_POSTGRES | WORKER_BROKER. */
+    const char *outbox_schema;
     /* Optional: declare the service's metrics (before threads start). */
     void (*register_metrics)(void);
     /* Optional: per-thread set-up once the resources exist; returns 0 or -1. */

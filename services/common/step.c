@@ -30,6 +30,12 @@ typedef struct http_step {
     void *data;
 } http_step_t;
 
+typedef struct publish_step {
+    context_t *c;
+    step_confirm_fn done;
+    void *data;
+} publish_step_t;
+
 typedef struct work_step {
     context_t *c;
     work_run_fn run;
@@ -171,6 +177,25 @@ void step_http(context_t *c, const http_call_t *call, step_http_fn next, void *d
         return;
     }
     http_client_send(c->worker->http, call, &c->trace, on_http_response, step);
+}
+
+static void on_confirmed(void *arg, size_t confirmed, const char *error)
+{
+    publish_step_t *step = arg;
+    step->done(step->data, confirmed, error);
+    context_release(step->c);
+}
+
+void step_publish_raw(context_t *c, const broker_message_t *messages, size_t count, step_confirm_fn done, void *data)
+{
+    publish_step_t *step = context_alloc(c, sizeof(*step));
+    *step = (publish_step_t){context_hold(c), done, data};
+    if (c->worker->broker == NULL) { /* the service did not declare RabbitMQ */
+        on_confirmed(step, 0, "not configured");
+        return;
+    }
+    if (broker_publish(c->worker->broker, messages, count, on_confirmed, step) != 0)
+        on_confirmed(step, 0, "the batch could not be queued");
 }
 
 static void run_work(void *arg)

@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 
+#include "broker.h"
 #include "context.h"
 #include "http_client.h"
 #include "pg.h"
@@ -53,6 +54,11 @@ typedef void (*step_redis_reply_fn)(void *data, const redisReply *reply, const c
 /* The next step after an HTTP call: the peer's answer, whatever its status
  * below 500 (a 409 is the handler's to read). */
 typedef void (*step_http_fn)(void *data, const http_response_t *response);
+
+/* Gets how a publish ended: `confirmed` messages from the first are
+ * confirmed by the broker; `error` says why the rest are not (NULL when
+ * all are). */
+typedef void (*step_confirm_fn)(void *data, size_t confirmed, const char *error);
 
 /* The next step after background work. */
 typedef void (*step_done_fn)(void *data);
@@ -82,6 +88,12 @@ void step_redis_raw(context_t *c, int argc, const char **argv, const size_t *arg
  * `next(data, response)`. No answer, a timeout, an open circuit or a 5xx
  * fails the context with 503 dependency_unavailable naming the peer. */
 void step_http(context_t *c, const http_call_t *call, step_http_fn next, void *data);
+
+/* Publishes `count` messages to RabbitMQ (broker.h) as a step of `c`, and
+ * calls `done` with the outcome whatever it is, cancelled or not: what
+ * the broker confirmed has to be recorded either way (outbox.h does).
+ * `messages` should be context memory. */
+void step_publish_raw(context_t *c, const broker_message_t *messages, size_t count, step_confirm_fn done, void *data);
 
 /* Runs `run(data)` on the background pool (work_pool.h), then `next(data)`
  * back on the loop. `data` should be context memory: it stays valid until

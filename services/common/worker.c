@@ -24,6 +24,9 @@ int worker_open(worker_t *worker, size_t index, h2o_evloop_t *loop, const worker
     if (settings->resources & WORKER_HTTP_CLIENT &&
         (worker->http = http_client_create(loop, &settings->http_client)) == NULL)
         goto Error;
+    if (settings->resources & WORKER_BROKER &&
+        (settings->broker == NULL || (worker->broker = broker_port_open(settings->broker, worker->queue)) == NULL))
+        goto Error;
     return 0;
 Error:
     log_error(NULL, "cannot open the worker's resources", LOG_INT("worker", index));
@@ -38,6 +41,8 @@ void worker_close(worker_t *worker)
         redis_client_destroy(worker->redis);
     if (worker->http != NULL)
         http_client_destroy(worker->http);
+    broker_port_close(worker->broker);
+    worker->broker = NULL;
     worker->pg = NULL;
     worker->redis = NULL;
     worker->http = NULL;
@@ -54,7 +59,7 @@ size_t worker_pending(const worker_t *worker)
 {
     return (worker->pg != NULL ? pg_pool_pending(worker->pg) : 0) +
            (worker->redis != NULL ? redis_client_pending(worker->redis) : 0) +
-           (worker->http != NULL ? http_client_pending(worker->http) : 0);
+           (worker->http != NULL ? http_client_pending(worker->http) : 0) + broker_port_pending(worker->broker);
 }
 
 void worker_apply_faults(worker_t *worker, const faults_t *next)

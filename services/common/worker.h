@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker.h"
 #include "faults.h"
 #include "http_client.h"
 #include "loop_timer.h"
@@ -26,6 +27,7 @@ typedef enum worker_resource {
     WORKER_POSTGRES = 1 << 0,    /* a PostgreSQL pool (pg.h) */
     WORKER_REDIS = 1 << 1,       /* a Redis client (redis.h); also carries the fault flags */
     WORKER_HTTP_CLIENT = 1 << 2, /* calls to other services (http_client.h) */
+    WORKER_BROKER = 1 << 3,      /* RabbitMQ through the process's link (broker.h) */
 } worker_resource_t;
 
 typedef struct worker_settings {
@@ -35,6 +37,7 @@ typedef struct worker_settings {
     redis_target_t redis;
     uint64_t redis_timeout_ms;        /* WORKER_REDIS */
     http_client_config_t http_client; /* WORKER_HTTP_CLIENT */
+    broker_t *broker;                 /* WORKER_BROKER: the process's one link, started by the server */
 } worker_settings_t;
 
 typedef struct worker {
@@ -44,6 +47,7 @@ typedef struct worker {
     pg_pool_t *pg;                  /* NULL unless the service declared WORKER_POSTGRES */
     redis_client_t *redis;          /* NULL unless the service declared WORKER_REDIS */
     http_client_t *http;            /* NULL unless the service declared WORKER_HTTP_CLIENT */
+    broker_port_t *broker;          /* NULL unless the service declared WORKER_BROKER */
     faults_t faults;                /* this thread's snapshot of the fault flags */
     size_t busy;                    /* units of work alive on this thread (context.h) */
     size_t active_requests;         /* of which HTTP requests not answered yet (http.c) */

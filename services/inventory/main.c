@@ -38,11 +38,12 @@ static void dispose_worker(worker_t *worker)
 
 static const service_definition_t inventory_service = {
     .name = "inventory",
-    .resources = WORKER_POSTGRES | WORKER_REDIS,
+    .resources = WORKER_POSTGRES | WORKER_REDIS | WORKER_BROKER,
     .routes = routes,
     .route_count = sizeof(routes) / sizeof(routes[0]),
     .statements = inventory_statements,
     .statement_count = 0, /* set in main: the array's size lives in queries.c */
+    .outbox_schema = "inventory",
     .register_metrics = inventory_metrics_register,
     .init_worker = init_worker,
     .dispose_worker = dispose_worker,

@@ -26,6 +26,14 @@ ROOT = os.environ.get("OMS_TEST_ROOT", os.path.abspath(os.path.join(os.path.dirn
 STACK_DIR = os.environ.get("OMS_TEST_STACK_DIR", os.path.join(ROOT, ".test-run"))
 PG_PORT = int(os.environ.get("OMS_TEST_PG_PORT", "55432"))
 REDIS_PORT = int(os.environ.get("OMS_TEST_REDIS_PORT", "56379"))
+AMQP_PORT = int(os.environ.get("OMS_TEST_AMQP_PORT", "55672"))
+RABBITMQ_PORTS = {
+    "AMQP_PORT": str(AMQP_PORT),
+    "RABBITMQ_MGMT_PORT": os.environ.get("OMS_TEST_RABBITMQ_MGMT_PORT", str(AMQP_PORT + 1)),
+    "RABBITMQ_PROMETHEUS_PORT": os.environ.get("OMS_TEST_RABBITMQ_PROMETHEUS_PORT", str(AMQP_PORT + 2)),
+    "RABBITMQ_DIST_PORT": os.environ.get("OMS_TEST_RABBITMQ_DIST_PORT", str(AMQP_PORT + 3)),
+}
+AMQP_URL = f"amqp://guest:guest@127.0.0.1:{AMQP_PORT}/"
 BIN_DIR = os.environ.get("OMS_TEST_BIN_DIR", os.path.join(ROOT, "build", "asan", "bin"))
 ADMIN_TOKEN = "test-admin-token-0123456789"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef-0123456789"
@@ -170,7 +178,7 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
 
 def stack(*args):
     """Runs scripts/stack.sh against the test stack's folder and ports."""
-    env = dict(os.environ, STACK_DIR=STACK_DIR, PG_PORT=str(PG_PORT), REDIS_PORT=str(REDIS_PORT))
+    env = dict(os.environ, STACK_DIR=STACK_DIR, PG_PORT=str(PG_PORT), REDIS_PORT=str(REDIS_PORT), **RABBITMQ_PORTS)
     subprocess.run([os.path.join(ROOT, "scripts", "stack.sh"), *args], check=True, env=env,
                    stdout=subprocess.DEVNULL)
 
@@ -217,6 +225,7 @@ class Service:
             DATABASE_URL=f"postgresql://{role}:{role}-lab-password@127.0.0.1:{PG_PORT}/oms?gssencmode=disable",
             GNUTLS_NO_IMPLICIT_INIT="1",
             REDIS_URL=f"redis://127.0.0.1:{REDIS_PORT}/0",
+            AMQP_URL=AMQP_URL,
             ADMIN_TOKEN=ADMIN_TOKEN,
             JWT_SECRET=JWT_SECRET,
             LOG_LEVEL="info",

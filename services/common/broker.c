@@ -1,0 +1,687 @@
+/* broker.c - the link thread: connection, topology, publisher confirms.
+ *
+ * Threads and ownership:
+ *   - `requests` (batches handed in, not yet published) and each port's
+ *     `outstanding`/`detached` are shared, under broker->lock;
+ *   - the connection, `inflight` (published, waiting for confirms) and the
+ *     delivery-tag counter belong to the link thread alone;
+ *   - a port's `pending` belongs to its worker's loop.
+ * A batch moves requests -> inflight -> the port's queue, and is freed on
+ * the port's loop after its callback (or by the link when nobody waits).
+ */
+#include "broker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+
+#include "log.h"
+#include "loop_timer.h"
+#include "metrics.h"
+
+#define PUBLISH_CHANNEL 1
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  5000
+#define IDLE_WAKE_MS    500 /* at least this often: heartbeats and deadlines */
+#define FRAME_MAX       131072
+#define ERROR_MAX       200
+
+enum { PENDING, ACKED, NACKED };
+
+typedef struct batch {
+    h2o_multithread_message_t super; /* first: the answer is the batch */
+    h2o_linklist_t link;             /* in broker->requests, then broker->inflight */
+    broker_port_t *port;
+    const broker_message_t *messages;
+    size_t count;
+    broker_confirm_fn cb;
+    void *data;
+    uint64_t first_tag; /* delivery tag of messages[0] */
+    uint64_t deadline_ms;
+    size_t resolved; /* acked or nacked */
+    size_t confirmed;
+    char error[ERROR_MAX];
+    unsigned char state[]; /* per message: PENDING, ACKED, NACKED */
+} batch_t;
+
+struct broker_port {
+    h2o_multithread_receiver_t receiver;
+    broker_t *broker;
+    size_t pending;     /* the loop's own count */
+    size_t outstanding; /* under broker->lock: batches the link holds */
+    bool detached;      /* under broker->lock */
+};
+
+struct broker {
+    broker_config_t config;
+    char *url; /* amqp_parse_url cuts this copy into the fields below */
+    struct amqp_connection_info target;
+    pthread_t thread;
+    int wake_fd;
+
+    pthread_mutex_t lock;
+    h2o_linklist_t requests;
+    bool stopping;
+    char last_error[ERROR_MAX];
+    atomic_bool up;
+
+    /* the link thread's own */
+    amqp_connection_state_t conn;
+    h2o_linklist_t inflight;
+    uint64_t next_tag;
+    uint64_t backoff_ms, next_attempt_ms;
+};
+
+static metrics_family_t *messages_total, *connection_up;
+
+void broker_metrics_register(void)
+{
+    static const char *const labels[] = {"destination", "operation", "outcome", NULL};
+    messages_total = metrics_counter("messaging_messages_total",
+                                     "Messages handed to or taken from RabbitMQ, by exchange or queue, operation and "
+                                     "outcome (publish: confirmed, nacked, failed).",
+                                     labels);
+    connection_up = metrics_gauge("messaging_connection_up", "1 while the connection to RabbitMQ is open.", NULL);
+}
+
+static void count_messages(const char *destination, const char *outcome, size_t n)
+{
+    if (n > 0)
+        metrics_counter_add(messages_total, (const char *const[]){destination, "publish", outcome}, (double)n);
+}
+
+/* --- URL --------------------------------------------------------------------- */
+
+/* An empty path ("amqp://host:5672/") means the default vhost "/", as the
+ * URL in docker-compose.yml is written; "%2F" says the same explicitly. */
+static int parse_url(char *copy, struct amqp_connection_info *info)
+{
+    amqp_default_connection_info(info);
+    if (strncmp(copy, "amqp://", 7) != 0 || amqp_parse_url(copy, info) != AMQP_STATUS_OK)
+        return -1;
+    if (info->vhost[0] == '\0')
+        info->vhost = "/";
+    return info->host[0] != '\0' ? 0 : -1;
+}
+
+const char *broker_url_problem(const char *url)
+{
+    if (url == NULL || url[0] == '\0')
+        return "is empty";
+    if (strncmp(url, "amqps://", 8) == 0)
+        return "uses amqps://, which this build does not support (use amqp://)";
+    char *copy = strdup(url);
+    if (copy == NULL)
+        return "cannot be copied";
+    struct amqp_connection_info info;
+    int rc = parse_url(copy, &info);
+    free(copy);
+    return rc == 0 ? NULL : "is not amqp://user:password@host:port/vhost";
+}
+
+/* --- answering batches ------------------------------------------------------- */
+
+static void set_error(broker_t *broker, const char *reason)
+{
+    pthread_mutex_lock(&broker->lock);
+    snprintf(broker->last_error, sizeof(broker->last_error), "%s", reason);
+    pthread_mutex_unlock(&broker->lock);
+}
+
+/* Hands a finished batch back to its port's loop, or frees it when the
+ * port has gone. Counts each message's outcome. */
+static void answer(broker_t *broker, batch_t *b, const char *error)
+{
+    size_t acked = 0, nacked = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        acked += b->state[i] == ACKED;
+        nacked += b->state[i] == NACKED;
+    }
+    const char *exchange = b->messages[0].exchange;
+    count_messages(exchange, "confirmed", acked);
+    count_messages(exchange, "nacked", nacked);
+    count_messages(exchange, "failed", b->count - acked - nacked);
+
+    while (b->confirmed < b->count && b->state[b->confirmed] == ACKED)
+        b->confirmed++;
+    if (b->confirmed < b->count)
+        snprintf(b->error, sizeof(b->error), "%s",
+                 error != NULL                       ? error
+                 : b->state[b->confirmed] == NACKED ? "RabbitMQ refused the message (nack)"
+                                                     : "no confirm");
+
+    pthread_mutex_lock(&broker->lock);
+    broker_port_t *port = b->port;
+    port->outstanding--;
+    bool orphan = port->detached;
+    if (!orphan)
+        h2o_multithread_send_message(&port->receiver, &b->super);
+    bool free_port = orphan && port->outstanding == 0;
+    pthread_mutex_unlock(&broker->lock);
+    if (orphan)
+        free(b);
+    if (free_port)
+        free(port);
+}
+
+/* --- the connection ---------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+    return loop_now_ms();
+}
+
+static void describe_reply(amqp_rpc_reply_t reply, const char *what, char *out, size_t size)
+{
+    switch (reply.reply_type) {
+    case AMQP_RESPONSE_NORMAL: snprintf(out, size, "%s: ok", what); return;
+    case AMQP_RESPONSE_NONE: snprintf(out, size, "%s: no reply", what); return;
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        snprintf(out, size, "%s: %s", what, amqp_error_string2(reply.library_error));
+        return;
+    case AMQP_RESPONSE_SERVER_EXCEPTION: break;
+    }
+    const amqp_bytes_t *text = NULL;
+    int code = 0;
+    if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        amqp_connection_close_t *m = reply.reply.decoded;
+        text = &m->reply_text, code = m->reply_code;
+    } else if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        amqp_channel_close_t *m = reply.reply.decoded;
+        text = &m->reply_text, code = m->reply_code;
+    }
+    if (text != NULL)
+        snprintf(out, size, "%s: %d %.*s", what, code, (int)text->len, (const char *)text->bytes);
+    else
+        snprintf(out, size, "%s: refused by the broker", what);
+}
+
+/* Drops the connection: every batch under way is answered with what was
+ * confirmed so far. */
+static void disconnect(broker_t *broker, const char *reason)
+{
+    if (broker->conn == NULL)
+        return;
+    amqp_destroy_connection(broker->conn); /* no close handshake: the broker may not answer */
+    broker->conn = NULL;
+    atomic_store(&broker->up, false);
+    metrics_gauge_set(connection_up, NULL, 0);
+    set_error(broker, reason);
+    log_warn(NULL, "rabbitmq connection lost", LOG_STRING("reason", reason));
+    while (!h2o_linklist_is_empty(&broker->inflight)) {
+        batch_t *b = H2O_STRUCT_FROM_MEMBER(batch_t, link, broker->inflight.next);
+        h2o_linklist_unlink(&b->link);
+        answer(broker, b, reason);
+    }
+    broker->backoff_ms = BACKOFF_MIN_MS;
+    broker->next_attempt_ms = now_ms() + broker->backoff_ms;
+}
+
+static int check_rpc(amqp_connection_state_t conn, const char *what, char *error, size_t size)
+{
+    amqp_rpc_reply_t reply = amqp_get_rpc_reply(conn);
+    if (reply.reply_type == AMQP_RESPONSE_NORMAL)
+        return 0;
+    describe_reply(reply, what, error, size);
+    return -1;
+}
+
+/* Declares DESIGN's topology on the publishing channel. Each declaration
+ * is idempotent; one that disagrees with what exists (another type, other
+ * arguments) closes the channel with 406 and is reported. */
+static int declare_topology(amqp_connection_state_t conn, char *error, size_t size)
+{
+    static const char *const exchanges[] = {BROKER_EVENTS_EXCHANGE, BROKER_DEAD_LETTER_EXCHANGE};
+    for (size_t i = 0; i < 2; i++) {
+        amqp_exchange_declare(conn, PUBLISH_CHANNEL, amqp_cstring_bytes(exchanges[i]), amqp_cstring_bytes("topic"),
+                              0, 1, 0, 0, amqp_empty_table);
+        if (check_rpc(conn, "declaring exchange", error, size) != 0)
+            return -1;
+    }
+    /* the same arguments as infrastructure/rabbitmq/definitions.json */
+    amqp_table_entry_t queue_type = {amqp_cstring_bytes("x-queue-type"),
+                                     {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("classic")}};
+    amqp_table_t arguments = {1, &queue_type};
+    amqp_queue_declare(conn, PUBLISH_CHANNEL, amqp_cstring_bytes(BROKER_DEAD_LETTER_QUEUE), 0, 1, 0, 0, arguments);
+    if (check_rpc(conn, "declaring the dead-letter queue", error, size) != 0)
+        return -1;
+    amqp_queue_bind(conn, PUBLISH_CHANNEL, amqp_cstring_bytes(BROKER_DEAD_LETTER_QUEUE),
+                    amqp_cstring_bytes(BROKER_DEAD_LETTER_EXCHANGE), amqp_cstring_bytes("#"), amqp_empty_table);
+    return check_rpc(conn, "binding the dead-letter queue", error, size);
+}
+
+static int open_connection(broker_t *broker, char *error, size_t size)
+{
+    const struct amqp_connection_info *t = &broker->target;
+    struct timeval timeout = {(time_t)(broker->config.connect_timeout_ms / 1000),
+                              (suseconds_t)(broker->config.connect_timeout_ms % 1000) * 1000};
+    amqp_connection_state_t conn = amqp_new_connection();
+    amqp_socket_t *socket = conn != NULL ? amqp_tcp_socket_new(conn) : NULL;
+    if (socket == NULL) {
+        snprintf(error, size, "out of memory");
+        if (conn != NULL)
+            amqp_destroy_connection(conn);
+        return -1;
+    }
+    int rc = amqp_socket_open_noblock(socket, t->host, t->port, &timeout);
+    if (rc != AMQP_STATUS_OK) {
+        snprintf(error, size, "cannot connect to %s:%d: %s", t->host, t->port, amqp_error_string2(rc));
+        amqp_destroy_connection(conn);
+        return -1;
+    }
+    amqp_set_handshake_timeout(conn, &timeout);
+    amqp_set_rpc_timeout(conn, &timeout);
+    /* shown as the connection's name in the management UI */
+    amqp_table_entry_t name = {amqp_cstring_bytes("connection_name"),
+                               {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(broker->config.name)}};
+    amqp_table_t properties = {1, &name};
+    amqp_rpc_reply_t login = amqp_login_with_properties(conn, t->vhost, 0, FRAME_MAX, broker->config.heartbeat_s,
+                                                        &properties, AMQP_SASL_METHOD_PLAIN, t->user, t->password);
+    if (login.reply_type != AMQP_RESPONSE_NORMAL) {
+        describe_reply(login, "login", error, size);
+        amqp_destroy_connection(conn);
+        return -1;
+    }
+    amqp_channel_open(conn, PUBLISH_CHANNEL);
+    if (check_rpc(conn, "opening a channel", error, size) != 0 || declare_topology(conn, error, size) != 0) {
+        amqp_destroy_connection(conn);
+        return -1;
+    }
+    amqp_confirm_select(conn, PUBLISH_CHANNEL);
+    if (check_rpc(conn, "confirm mode", error, size) != 0) {
+        amqp_destroy_connection(conn);
+        return -1;
+    }
+    broker->conn = conn;
+    broker->next_tag = 1; /* delivery tags count from 1 on each channel */
+    return 0;
+}
+
+static void try_connect(broker_t *broker)
+{
+    char error[ERROR_MAX];
+    if (open_connection(broker, error, sizeof(error)) != 0) {
+        bool first = broker->backoff_ms == 0;
+        set_error(broker, error);
+        if (first || broker->backoff_ms >= BACKOFF_MAX_MS)
+            log_warn(NULL, "rabbitmq unavailable", LOG_STRING("reason", error));
+        broker->backoff_ms = broker->backoff_ms == 0 ? BACKOFF_MIN_MS : broker->backoff_ms * 2;
+        if (broker->backoff_ms > BACKOFF_MAX_MS)
+            broker->backoff_ms = BACKOFF_MAX_MS;
+        broker->next_attempt_ms = now_ms() + broker->backoff_ms;
+        return;
+    }
+    broker->backoff_ms = 0;
+    set_error(broker, "");
+    atomic_store(&broker->up, true);
+    metrics_gauge_set(connection_up, NULL, 1);
+    log_info(NULL, "rabbitmq connected", LOG_STRING("host", broker->target.host), LOG_INT("port", broker->target.port));
+}
+
+/* --- publishing -------------------------------------------------------------- */
+
+static void publish(broker_t *broker, batch_t *b)
+{
+    b->first_tag = broker->next_tag;
+    broker->next_tag += b->count;
+    b->deadline_ms = now_ms() + broker->config.confirm_timeout_ms;
+    h2o_linklist_insert(&broker->inflight, &b->link);
+    for (size_t i = 0; i < b->count; i++) {
+        const broker_message_t *m = &b->messages[i];
+        amqp_basic_properties_t props = {0};
+        props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
+                       AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_APP_ID_FLAG;
+        props.content_type = amqp_cstring_bytes("application/json");
+        props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+        props.message_id = amqp_cstring_bytes(m->message_id);
+        props.type = amqp_cstring_bytes(m->routing_key);
+        props.app_id = amqp_cstring_bytes(broker->config.name);
+        if (m->timestamp > 0) {
+            props._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
+            props.timestamp = (uint64_t)m->timestamp;
+        }
+        amqp_table_entry_t header;
+        if (m->traceparent != NULL && m->traceparent[0] != '\0') {
+            header = (amqp_table_entry_t){amqp_cstring_bytes("traceparent"),
+                                          {.kind = AMQP_FIELD_KIND_UTF8,
+                                           .value.bytes = amqp_cstring_bytes(m->traceparent)}};
+            props._flags |= AMQP_BASIC_HEADERS_FLAG;
+            props.headers = (amqp_table_t){1, &header};
+        }
+        amqp_bytes_t body = {m->body_len, (void *)m->body};
+        int rc = amqp_basic_publish(broker->conn, PUBLISH_CHANNEL, amqp_cstring_bytes(m->exchange),
+                                    amqp_cstring_bytes(m->routing_key), 0, 0, &props, body);
+        if (rc != AMQP_STATUS_OK) {
+            char reason[ERROR_MAX];
+            snprintf(reason, sizeof(reason), "publishing: %s", amqp_error_string2(rc));
+            disconnect(broker, reason); /* answers this batch too */
+            return;
+        }
+    }
+}
+
+/* A confirm for `tag` (and, when `multiple`, every tag before it). */
+static void resolve(broker_t *broker, uint64_t tag, bool multiple, unsigned char outcome)
+{
+    h2o_linklist_t *link = broker->inflight.next;
+    while (link != &broker->inflight) {
+        batch_t *b = H2O_STRUCT_FROM_MEMBER(batch_t, link, link);
+        link = link->next;
+        if (b->first_tag > tag)
+            break; /* batches are in tag order */
+        uint64_t last = b->first_tag + b->count - 1;
+        uint64_t from = multiple ? b->first_tag : tag, to = tag < last ? tag : last;
+        for (uint64_t t = from; t <= to; t++) {
+            unsigned char *state = &b->state[t - b->first_tag];
+            if (*state == PENDING) {
+                *state = outcome;
+                b->resolved++;
+            }
+        }
+        if (b->resolved == b->count) {
+            h2o_linklist_unlink(&b->link);
+            answer(broker, b, NULL);
+        }
+    }
+}
+
+static void take_requests(broker_t *broker)
+{
+    h2o_linklist_t taken;
+    h2o_linklist_init_anchor(&taken);
+    pthread_mutex_lock(&broker->lock);
+    h2o_linklist_insert_list(&taken, &broker->requests);
+    pthread_mutex_unlock(&broker->lock);
+    while (!h2o_linklist_is_empty(&taken)) {
+        batch_t *b = H2O_STRUCT_FROM_MEMBER(batch_t, link, taken.next);
+        h2o_linklist_unlink(&b->link);
+        if (broker->conn != NULL) {
+            publish(broker, b);
+        } else {
+            char reason[ERROR_MAX + 32];
+            pthread_mutex_lock(&broker->lock);
+            snprintf(reason, sizeof(reason), "RabbitMQ is unreachable: %s", broker->last_error);
+            pthread_mutex_unlock(&broker->lock);
+            answer(broker, b, reason);
+        }
+    }
+}
+
+/* --- the thread's loop ------------------------------------------------------- */
+
+static void on_frame(broker_t *broker, const amqp_frame_t *frame)
+{
+    if (frame->frame_type != AMQP_FRAME_METHOD)
+        return; /* content of a returned message: none, nothing is published mandatory */
+    switch (frame->payload.method.id) {
+    case AMQP_BASIC_ACK_METHOD: {
+        const amqp_basic_ack_t *ack = frame->payload.method.decoded;
+        resolve(broker, ack->delivery_tag, ack->multiple, ACKED);
+        return;
+    }
+    case AMQP_BASIC_NACK_METHOD: {
+        const amqp_basic_nack_t *nack = frame->payload.method.decoded;
+        resolve(broker, nack->delivery_tag, nack->multiple, NACKED);
+        return;
+    }
+    case AMQP_CHANNEL_CLOSE_METHOD:
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+        /* The broker closes on an error (an exchange deleted under us) or
+         * when it shuts down; start again from a fresh connection. */
+        char reason[ERROR_MAX];
+        amqp_rpc_reply_t reply;
+        memset(&reply, 0, sizeof(reply));
+        reply.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+        reply.reply = frame->payload.method;
+        describe_reply(reply, "closed by the broker", reason, sizeof(reason));
+        disconnect(broker, reason);
+        return;
+    }
+    default: return;
+    }
+}
+
+static void read_frames(broker_t *broker)
+{
+    struct timeval now = {0, 0};
+    while (broker->conn != NULL) {
+        amqp_frame_t frame;
+        int rc = amqp_simple_wait_frame_noblock(broker->conn, &frame, &now);
+        if (rc == AMQP_STATUS_TIMEOUT)
+            return;
+        if (rc != AMQP_STATUS_OK) {
+            char reason[ERROR_MAX];
+            snprintf(reason, sizeof(reason), "%s", amqp_error_string2(rc));
+            disconnect(broker, reason);
+            return;
+        }
+        on_frame(broker, &frame);
+        if (broker->conn != NULL)
+            amqp_maybe_release_buffers(broker->conn);
+    }
+}
+
+static void check_deadlines(broker_t *broker)
+{
+    if (broker->conn == NULL || h2o_linklist_is_empty(&broker->inflight))
+        return;
+    batch_t *oldest = H2O_STRUCT_FROM_MEMBER(batch_t, link, broker->inflight.next);
+    if (now_ms() < oldest->deadline_ms)
+        return;
+    char reason[ERROR_MAX];
+    snprintf(reason, sizeof(reason), "no confirm from RabbitMQ within %llu ms",
+             (unsigned long long)broker->config.confirm_timeout_ms);
+    disconnect(broker, reason);
+}
+
+/* Sleeps until the broker sends something, a request arrives, or the next
+ * deadline (a reconnect, a confirm timeout, a heartbeat check). */
+static void wait_for_work(broker_t *broker)
+{
+    uint64_t now = now_ms(), until = now + IDLE_WAKE_MS;
+    if (broker->conn == NULL && broker->next_attempt_ms < until)
+        until = broker->next_attempt_ms;
+    if (broker->conn != NULL && !h2o_linklist_is_empty(&broker->inflight)) {
+        batch_t *oldest = H2O_STRUCT_FROM_MEMBER(batch_t, link, broker->inflight.next);
+        if (oldest->deadline_ms < until)
+            until = oldest->deadline_ms;
+    }
+    int timeout = until > now ? (int)(until - now) : 0;
+    if (broker->conn != NULL && (amqp_data_in_buffer(broker->conn) || amqp_frames_enqueued(broker->conn)))
+        timeout = 0; /* librabbitmq already holds frames: the socket would not say so */
+    struct pollfd fds[2] = {{.fd = broker->wake_fd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+    if (broker->conn != NULL)
+        fds[1].fd = amqp_get_sockfd(broker->conn);
+    if (poll(fds, 2, timeout) > 0 && (fds[0].revents & POLLIN)) {
+        uint64_t count;
+        ssize_t n = read(broker->wake_fd, &count, sizeof(count));
+        (void)n; /* a nonblocking eventfd: 8 bytes, or EAGAIN when already drained */
+    }
+}
+
+static bool is_stopping(broker_t *broker)
+{
+    pthread_mutex_lock(&broker->lock);
+    bool stopping = broker->stopping;
+    pthread_mutex_unlock(&broker->lock);
+    return stopping;
+}
+
+static void *link_main(void *arg)
+{
+    broker_t *broker = arg;
+    while (!is_stopping(broker)) {
+        if (broker->conn == NULL && now_ms() >= broker->next_attempt_ms)
+            try_connect(broker);
+        take_requests(broker);
+        wait_for_work(broker);
+        read_frames(broker);
+        check_deadlines(broker);
+    }
+    return NULL;
+}
+
+/* --- the API ------------------------------------------------------------------- */
+
+broker_t *broker_start(const broker_config_t *config)
+{
+    broker_t *broker = calloc(1, sizeof(*broker));
+    if (broker == NULL)
+        return NULL;
+    broker->config = *config;
+    broker->url = strdup(config->url);
+    broker->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (broker->url == NULL || broker->wake_fd < 0 || parse_url(broker->url, &broker->target) != 0) {
+        log_error(NULL, "cannot start the rabbitmq link", LOG_STRING("reason", "bad AMQP_URL or out of resources"));
+        if (broker->wake_fd >= 0)
+            close(broker->wake_fd);
+        free(broker->url);
+        free(broker);
+        return NULL;
+    }
+    pthread_mutex_init(&broker->lock, NULL);
+    h2o_linklist_init_anchor(&broker->requests);
+    h2o_linklist_init_anchor(&broker->inflight);
+    snprintf(broker->last_error, sizeof(broker->last_error), "not connected yet");
+    /* the thread never takes SIGTERM/SIGINT: the main thread waits for them */
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    int rc = pthread_create(&broker->thread, NULL, link_main, broker);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    if (rc != 0) {
+        log_error(NULL, "cannot start the rabbitmq link", LOG_STRING("reason", strerror(rc)));
+        close(broker->wake_fd);
+        pthread_mutex_destroy(&broker->lock);
+        free(broker->url);
+        free(broker);
+        return NULL;
+    }
+    return broker;
+}
+
+static void wake(broker_t *broker)
+{
+    uint64_t one = 1;
+    ssize_t n = write(broker->wake_fd, &one, sizeof(one));
+    (void)n; /* fails only when the counter is saturated: the thread is awake anyway */
+}
+
+static void free_batches(h2o_linklist_t *list)
+{
+    while (!h2o_linklist_is_empty(list)) {
+        batch_t *b = H2O_STRUCT_FROM_MEMBER(batch_t, link, list->next);
+        h2o_linklist_unlink(&b->link);
+        free(b);
+    }
+}
+
+void broker_stop(broker_t *broker)
+{
+    if (broker == NULL)
+        return;
+    pthread_mutex_lock(&broker->lock);
+    broker->stopping = true;
+    pthread_mutex_unlock(&broker->lock);
+    wake(broker);
+    pthread_join(broker->thread, NULL);
+    if (broker->conn != NULL) {
+        /* a polite close when the broker answers in time: it then logs a
+         * clean disconnect instead of "connection closed abruptly" */
+        amqp_connection_close(broker->conn, AMQP_REPLY_SUCCESS);
+        amqp_destroy_connection(broker->conn);
+    }
+    metrics_gauge_set(connection_up, NULL, 0);
+    free_batches(&broker->inflight);
+    free_batches(&broker->requests);
+    close(broker->wake_fd);
+    pthread_mutex_destroy(&broker->lock);
+    free(broker->url);
+    free(broker);
+}
+
+bool broker_is_up(broker_t *broker)
+{
+    return atomic_load(&broker->up);
+}
+
+void broker_last_error(broker_t *broker, char *out, size_t size)
+{
+    pthread_mutex_lock(&broker->lock);
+    snprintf(out, size, "%s", broker->last_error);
+    pthread_mutex_unlock(&broker->lock);
+}
+
+static void on_answers(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    broker_port_t *port = H2O_STRUCT_FROM_MEMBER(broker_port_t, receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        batch_t *b = H2O_STRUCT_FROM_MEMBER(batch_t, super.link, messages->next);
+        h2o_linklist_unlink(&b->super.link);
+        port->pending--;
+        b->cb(b->data, b->confirmed, b->confirmed < b->count ? b->error : NULL);
+        free(b);
+    }
+}
+
+broker_port_t *broker_port_open(broker_t *broker, h2o_multithread_queue_t *queue)
+{
+    broker_port_t *port = calloc(1, sizeof(*port));
+    if (port == NULL)
+        return NULL;
+    port->broker = broker;
+    h2o_multithread_register_receiver(queue, &port->receiver, on_answers);
+    return port;
+}
+
+void broker_port_close(broker_port_t *port)
+{
+    if (port == NULL)
+        return;
+    broker_t *broker = port->broker;
+    pthread_mutex_lock(&broker->lock);
+    port->detached = true;
+    bool last = port->outstanding == 0;
+    pthread_mutex_unlock(&broker->lock);
+    /* answers delivered but not yet read: nobody will read them now */
+    while (!h2o_linklist_is_empty(&port->receiver._messages)) {
+        batch_t *b = H2O_STRUCT_FROM_MEMBER(batch_t, super.link, port->receiver._messages.next);
+        h2o_linklist_unlink(&b->super.link);
+        free(b);
+    }
+    h2o_multithread_unregister_receiver(port->receiver.queue, &port->receiver);
+    if (last)
+        free(port);
+}
+
+size_t broker_port_pending(const broker_port_t *port)
+{
+    return port != NULL ? port->pending : 0;
+}
+
+int broker_publish(broker_port_t *port, const broker_message_t *messages, size_t count, broker_confirm_fn cb,
+                   void *data)
+{
+    broker_t *broker = port->broker;
+    batch_t *b = count > 0 && count <= BROKER_BATCH_MAX ? calloc(1, sizeof(*b) + count) : NULL;
+    if (b == NULL)
+        return -1;
+    *b = (batch_t){.port = port, .messages = messages, .count = count, .cb = cb, .data = data};
+    pthread_mutex_lock(&broker->lock);
+    h2o_linklist_insert(&broker->requests, &b->link);
+    port->outstanding++;
+    pthread_mutex_unlock(&broker->lock);
+    port->pending++;
+    wake(broker);
+    return 0;
+}

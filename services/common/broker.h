@@ -1,0 +1,129 @@
+/* broker.h - RabbitMQ, on a thread of its own.
+ *
+ * librabbitmq (rabbitmq-c) blocks: connecting, logging in, publishing and
+ * waiting for frames are all blocking calls. So no event loop calls it.
+ * A process has one broker link: a thread that owns the AMQP connection
+ * and does everything the broker is asked, while the workers' loops hand
+ * it requests through a queue and get the answers back as messages on
+ * their own loop (the same eventfd-backed queue work_pool.h uses):
+ *
+ *     worker loop --broker_publish--> [requests] --eventfd--> link thread
+ *     link thread --confirms--> worker's h2o_multithread_queue --> callback
+ *
+ * The link thread's loop polls two things at once: the broker's socket and
+ * an eventfd that says "requests are waiting", so it wakes for whichever
+ * comes first and never sleeps on one while the other needs it. Between
+ * the two it lets librabbitmq send and check heartbeats, which is how a
+ * broker that has stopped answering (frozen, or its host gone) is noticed.
+ *
+ * Connecting: at start and after any failure, with a backoff that doubles
+ * from 100 ms to 5 s; each connection declares the topology DESIGN.md
+ * names, idempotently (declaring what exists is a no-op): the topic
+ * exchange oms.events, the dead-letter exchange oms.dlx and its queue
+ * oms.dead-letters. While it is down, requests fail at once ("RabbitMQ is
+ * unreachable"), never wait.
+ *
+ * Publishing (channel 1, in confirm mode): each message goes out
+ * persistent (delivery mode 2), with message_id, type, timestamp,
+ * content_type application/json and a traceparent header, and a batch is
+ * answered once the broker has confirmed (or refused) all of it - or the
+ * connection failed, or no confirm came within confirm_timeout_ms (the
+ * connection is then dropped and reopened). The answer says how many of
+ * the batch, counted from its first message, are confirmed: what a caller
+ * may now mark as sent. Messages after the first unconfirmed one may or
+ * may not have reached the broker, so a caller sends them again (at least
+ * once: consumers drop duplicates by message_id).
+ *
+ * Consuming fits beside publishing: a consumer is another channel on the
+ * same connection, served by the same thread loop (frames are dispatched
+ * by channel), with its deliveries sent to a worker's loop the way
+ * confirms are and its acks coming back as requests.
+ *
+ * Metrics: messaging_messages_total{destination,operation,outcome}
+ * (publish: confirmed, nacked, failed), messaging_connection_up.
+ */
+#ifndef OMS_BROKER_H
+#define OMS_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#define BROKER_EVENTS_EXCHANGE      "oms.events"
+#define BROKER_DEAD_LETTER_EXCHANGE "oms.dlx"
+#define BROKER_DEAD_LETTER_QUEUE    "oms.dead-letters"
+#define BROKER_BATCH_MAX            1000 /* messages in one broker_publish */
+
+typedef struct broker_config {
+    const char *url;             /* amqp://user:password@host:port/vhost (AMQP_URL) */
+    const char *name;            /* the service: connection name and app_id */
+    int heartbeat_s;             /* AMQP heartbeat; a silent broker is dropped after two */
+    uint64_t connect_timeout_ms; /* TCP connect, login and each declaration */
+    uint64_t confirm_timeout_ms; /* a batch not confirmed by then drops the connection */
+} broker_config_t;
+
+/* One message to publish. The strings must stay valid until the batch's
+ * callback has run. */
+typedef struct broker_message {
+    const char *exchange;    /* BROKER_EVENTS_EXCHANGE */
+    const char *routing_key; /* "user.registered"; also the message's type */
+    const char *message_id;  /* the event id */
+    const char *traceparent; /* W3C trace context header, or NULL */
+    const char *body;        /* JSON */
+    size_t body_len;
+    int64_t timestamp; /* seconds since the epoch; 0: none */
+} broker_message_t;
+
+/* How a batch ended: `confirmed` messages from the first are confirmed
+ * (== count when all were); `error` says why the rest were not (NULL when
+ * all were). Runs on the loop of the port that published. */
+typedef void (*broker_confirm_fn)(void *data, size_t confirmed, const char *error);
+
+typedef struct broker broker_t;
+typedef struct broker_port broker_port_t;
+
+/* Checks AMQP_URL's shape (amqp://, a host, a port number if any, at most
+ * one path segment). Returns NULL when usable, else what is wrong. */
+const char *broker_url_problem(const char *url);
+
+/* Declares the messaging_* metrics; call once before threads start. */
+void broker_metrics_register(void);
+
+/* Starts the link thread, which begins connecting at once. The config is
+ * copied. Returns NULL (logged) when the thread cannot start. */
+broker_t *broker_start(const broker_config_t *config);
+
+/* Closes the connection and joins the thread. Ports must have been closed;
+ * batches still under way are dropped without their callbacks. */
+void broker_stop(broker_t *broker);
+
+/* Whether the connection is open and the topology declared (any thread). */
+bool broker_is_up(broker_t *broker);
+
+/* Why it is down, "" when up (copied into `out`; any thread). */
+void broker_last_error(broker_t *broker, char *out, size_t size);
+
+/* A loop's end of the link: answers to its requests are delivered as
+ * messages on `queue` (the loop's h2o_multithread_queue_t). NULL on
+ * allocation failure. */
+broker_port_t *broker_port_open(broker_t *broker, h2o_multithread_queue_t *queue);
+
+/* Detaches the port: batches under way will not call back (their data is
+ * left to the caller, as at process exit). Call on the port's loop. */
+void broker_port_close(broker_port_t *port);
+
+/* Batches published through this port not answered yet (for shutdown). */
+size_t broker_port_pending(const broker_port_t *port);
+
+/* Publishes `count` (1..BROKER_BATCH_MAX) messages in order, then calls
+ * `cb(data, confirmed, error)` on the port's loop - never before this
+ * returns. `messages` must stay valid until then. Returns 0, or -1 when
+ * nothing was queued (count out of range, out of memory): `cb` will not
+ * run. */
+int broker_publish(broker_port_t *port, const broker_message_t *messages, size_t count, broker_confirm_fn cb,
+                   void *data);
+
+#endif
