@@ -120,6 +120,16 @@ const char *broker_url_problem(const char *url)
         return "is empty";
     if (strncmp(url, "amqps://", 8) == 0)
         return "uses amqps://, which this build does not support (use amqp://)";
+    if (strncmp(url, "amqp://", 7) != 0)
+        return "is not amqp://user:password@host:port/vhost";
+    /* librabbitmq falls back to localhost for an empty host: say so instead */
+    const char *authority = url + strlen("amqp://"), *at = NULL;
+    for (const char *p = authority; *p != '\0' && *p != '/'; p++)
+        if (*p == '@')
+            at = p;
+    const char *host = at != NULL ? at + 1 : authority;
+    if (*host == '\0' || *host == ':' || *host == '/')
+        return "names no host";
     char *copy = strdup(url);
     if (copy == NULL)
         return "cannot be copied";

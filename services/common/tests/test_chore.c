@@ -1,5 +1,6 @@
 /* Tests for chore.c: runs repeat one interval after the previous run has
- * ended (however it ended), never overlap, and stop for good. */
+ * ended (however it ended), never overlap, wake up on demand, and stop for
+ * good. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -150,6 +151,40 @@ static void test_again_now_skips_the_interval(void **state)
     free_worker(worker);
 }
 
+/* A wake between runs starts one on the loop's next turn, never inside
+ * the caller; a wake during a run starts the next one as soon as it ends;
+ * a stopped chore ignores it. */
+static void test_wake_runs_now_between_runs_and_right_after_a_run(void **state)
+{
+    (void)state;
+    worker_t *worker = new_worker();
+    script_t s = {.worker = worker, .work_ms = 40};
+    chore_start(&s.chore, worker, "test", 0, 60000, run_script, &s);
+    run_until(worker, &s.runs, 1);
+    for (int i = 0; i < 100 && s.running > 0; i++)
+        h2o_evloop_run(worker->loop, 10);
+    assert_int_equal(s.runs, 1);
+    chore_wake(&s.chore);
+    assert_int_equal(s.runs, 1); /* not from inside the wake */
+    run_until(worker, &s.runs, 2);
+    assert_int_equal(s.runs, 2); /* and not after the 60 s interval */
+    chore_wake(&s.chore);        /* run 2 is under way */
+    chore_wake(&s.chore);        /* twice: still one more run */
+    run_until(worker, &s.runs, 3);
+    assert_int_equal(s.runs, 3);
+    assert_true(s.started_ms[2] - s.started_ms[1] >= s.work_ms); /* after run 2 ended */
+    assert_int_equal(s.max_running, 1);
+    for (int i = 0; i < 100 && s.running > 0; i++)
+        h2o_evloop_run(worker->loop, 10);
+    run_for(worker, 100);
+    assert_int_equal(s.runs, 3);
+    chore_stop(&s.chore);
+    chore_wake(&s.chore);
+    run_for(worker, 50);
+    assert_int_equal(s.runs, 3);
+    free_worker(worker);
+}
+
 static void test_a_failed_run_does_not_stop_the_chore(void **state)
 {
     (void)state;
@@ -219,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_runs_repeat_after_the_interval),
         cmocka_unit_test(test_the_next_run_waits_for_the_previous_to_end),
         cmocka_unit_test(test_again_now_skips_the_interval),
+        cmocka_unit_test(test_wake_runs_now_between_runs_and_right_after_a_run),
         cmocka_unit_test(test_a_failed_run_does_not_stop_the_chore),
         cmocka_unit_test(test_stop_cancels_the_run_under_way),
         cmocka_unit_test(test_stopping_outside_a_run_and_twice_is_safe),

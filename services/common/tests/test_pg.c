@@ -547,6 +547,90 @@ static void test_message_one_line(void **state)
     assert_string_equal(tiny, "ab"); /* no trailing space where the cut falls */
 }
 
+/* --- LISTEN / NOTIFY --------------------------------------------------------------- */
+
+static int exec_blocking(const char *sql);
+
+#define CHANNEL "oms_unit_test_channel"
+
+typedef struct notified {
+    int calls;
+    char channel[64];
+} notified_t;
+
+static void on_notify(void *data, const char *channel)
+{
+    notified_t *n = data;
+    n->calls++;
+    snprintf(n->channel, sizeof(n->channel), "%s", channel);
+}
+
+/* The backend pid of the session that LISTENs (its last statement), or 0. */
+static int listening_pid(void)
+{
+    PGconn *conn = PQconnectdb(database_url);
+    PGresult *result = PQexec(conn, "SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN \"" CHANNEL "\"'"
+                                    " AND state = 'idle'");
+    int pid = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1 ? atoi(PQgetvalue(result, 0, 0)) : 0;
+    PQclear(result);
+    PQfinish(conn);
+    return pid;
+}
+
+static int wait_listening(h2o_evloop_t *loop, int not_pid)
+{
+    int pid = 0;
+    uint64_t deadline = loop_now_ms() + WAIT_BOUND_MS;
+    while (((pid = listening_pid()) == 0 || pid == not_pid) && loop_now_ms() < deadline)
+        run_for(loop, 20);
+    assert_int_not_equal(pid, 0);
+    assert_int_not_equal(pid, not_pid);
+    return pid;
+}
+
+static void wait_notified(h2o_evloop_t *loop, const notified_t *n, int calls)
+{
+    uint64_t deadline = loop_now_ms() + WAIT_BOUND_MS;
+    while (n->calls < calls && loop_now_ms() < deadline)
+        h2o_evloop_run(loop, 10);
+    run_for(loop, 50); /* a duplicate would show now */
+    assert_int_equal(n->calls, calls);
+}
+
+/* Only the first connection listens (one call per NOTIFY however big the
+ * pool), it listens again after it was cut off, and NOTIFYs sent at once
+ * reach the listener as one call. */
+static void test_the_first_connection_listens_and_listens_again_after_a_reconnect(void **state)
+{
+    (void)state;
+    h2o_evloop_t *loop = test_loop_new();
+    pg_pool_config_t config = config_for(database_url, 2, TIMEOUT_MS, 16);
+    pg_pool_t *pool = pg_pool_create(loop, &config);
+    notified_t n = {0};
+    assert_int_equal(pg_pool_listen(pool, CHANNEL, on_notify, &n), 0);
+    int pid = wait_listening(loop, 0);
+    warm_up(loop, pool); /* queries on the pool do not disturb the listener */
+
+    assert_int_equal(exec_blocking("NOTIFY " CHANNEL), 0);
+    wait_notified(loop, &n, 1);
+    assert_string_equal(n.channel, CHANNEL);
+    assert_int_equal(exec_blocking("NOTIFY other_channel"), 0);
+    run_for(loop, 100);
+    assert_int_equal(n.calls, 1);
+
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
+    PGconn *conn = PQconnectdb(database_url);
+    PQclear(PQexec(conn, sql));
+    PQfinish(conn);
+    wait_listening(loop, pid);
+    assert_int_equal(exec_blocking("NOTIFY " CHANNEL ", 'a'; NOTIFY " CHANNEL ", 'b'"), 0);
+    wait_notified(loop, &n, 2);
+
+    pg_pool_destroy(pool);
+    test_loop_free(loop);
+}
+
 /* --- the test database ---------------------------------------------------------- */
 
 static int exec_blocking(const char *sql)
@@ -605,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_an_injected_delay_slows_every_query),
         cmocka_unit_test(test_the_probe_answers_ok_for_a_healthy_server),
         cmocka_unit_test(test_message_one_line),
+        cmocka_unit_test(test_the_first_connection_listens_and_listens_again_after_a_reconnect),
     };
     return cmocka_run_group_tests_name("pg", tests, create_table, drop_table);
 }
