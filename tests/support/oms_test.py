@@ -183,6 +183,20 @@ def stack(*args):
                    stdout=subprocess.DEVNULL)
 
 
+def rabbitmq_pid():
+    """The broker's process (beam.smp), from the pid file scripts/stack.sh
+    has it write in its folder (under /var/tmp when the checkout is closed
+    to the rabbitmq user)."""
+    stack_id = hashlib.md5((STACK_DIR + "\n").encode()).hexdigest()[:8]
+    for folder in (os.path.join(STACK_DIR, "rabbitmq"), f"/var/tmp/oms-{stack_id}/rabbitmq"):
+        try:
+            with open(os.path.join(folder, "rabbitmq.pid")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+    raise AssertionError("the test stack's RabbitMQ pid file was not found")
+
+
 def redis_cli(*args):
     out = subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "--raw", *args], check=True,
                          capture_output=True, text=True)
