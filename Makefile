@@ -17,6 +17,7 @@ REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 SERVICES := inventory user
 COMMON_SRC := $(wildcard services/common/*.c)
 COMMON_TESTS := $(patsubst services/common/tests/%.c,%,$(wildcard services/common/tests/test_*.c))
+BENCH_PROGRAMS := $(patsubst services/common/bench/%.c,%,$(wildcard services/common/bench/*.c))
 
 CFLAGS_BASE := -std=gnu17 -Wall -Wextra -Werror -Wshadow -DH2O_USE_LIBUV=0 \
 	-Iservices/common -I/usr/include/postgresql \
@@ -32,12 +33,13 @@ ASAN_DIR := build/asan
 RELEASE_FLAGS := -O2 -g
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all build build-asan deps run stop status test unit-test integration-test bench format lint clean
+.PHONY: all build build-asan bench-build deps run stop status test unit-test integration-test bench format lint clean
 
 all: build
 
 build: $(foreach s,$(SERVICES),$(RELEASE_DIR)/bin/$(s))
-build-asan: $(foreach s,$(SERVICES),$(ASAN_DIR)/bin/$(s)) $(foreach t,$(COMMON_TESTS),$(ASAN_DIR)/tests/$(t))
+build-asan: $(foreach s,$(SERVICES),$(ASAN_DIR)/bin/$(s)) $(foreach t,$(COMMON_TESTS),$(ASAN_DIR)/tests/$(t)) \
+	$(foreach b,$(BENCH_PROGRAMS),$(ASAN_DIR)/bench/$(b))
 
 # $(1): flavour dir, $(2): flavour flags
 define flavour
@@ -52,6 +54,11 @@ $(1)/common/libomscommon.a: $$(patsubst services/common/%.c,$(1)/common/%.o,$$(C
 $(1)/common $(1)/bin $(1)/tests:
 	@mkdir -p $$@
 
+$(1)/bench/%: services/common/bench/%.c $(1)/common/libomscommon.a
+	@mkdir -p $$(dir $$@)
+	@echo "  LD      $$@"
+	@$$(CC) $$(CFLAGS_BASE) $(2) $$< -o $$@ $(1)/common/libomscommon.a $$(LIBS)
+
 $(1)/tests/test_%: services/common/tests/test_%.c $(1)/common/libomscommon.a | $(1)/tests
 	@echo "  LD      $$@"
 	@$$(CC) $$(CFLAGS_BASE) $(2) $$< -o $$@ $(1)/common/libomscommon.a $$(LIBS) -lcmocka
@@ -63,6 +70,10 @@ $(1)/bin/$(3): $$(wildcard services/$(3)/*.c services/$(3)/*.h) $(1)/common/libo
 	@echo "  LD      $$@"
 	@$$(CC) $$(CFLAGS_BASE) $(2) -Iservices/$(3) $$(wildcard services/$(3)/*.c) -o $$@ $(1)/common/libomscommon.a $$(LIBS_$(3)) $$(LIBS)
 endef
+
+# Benchmark programs (services/common/bench), run by scripts/bench.sh;
+# build-asan builds them too, so that they keep compiling.
+bench-build: $(foreach b,$(BENCH_PROGRAMS),$(RELEASE_DIR)/bench/$(b))
 
 $(eval $(call flavour,$(RELEASE_DIR),$(RELEASE_FLAGS)))
 $(eval $(call flavour,$(ASAN_DIR),$(ASAN_FLAGS)))

@@ -13,6 +13,11 @@
 #                                          needs nothing running (see
 #                                          scripts/bench-compare.sh for the
 #                                          details and its ROUNDS, DURATION, ...)
+#   scripts/bench.sh http-client           what a call through the HTTP client adds
+#                                          to a request (scripts/bench-http-client.sh)
+#   scripts/bench.sh outbox                the outbox relay draining a backlog of
+#                                          100,000 events with confirms; needs
+#                                          nothing running (scripts/bench-outbox.sh)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -21,6 +26,14 @@ cd "$ROOT"
 if [ "${1:-}" = compare ]; then
   shift
   exec "$ROOT/scripts/bench-compare.sh" "$@"
+fi
+if [ "${1:-}" = http-client ]; then
+  shift
+  exec "$ROOT/scripts/bench-http-client.sh" "$@"
+fi
+if [ "${1:-}" = outbox ]; then
+  shift
+  exec "$ROOT/scripts/bench-outbox.sh" "$@"
 fi
 
 TARGET=${TARGET:-http://127.0.0.1:${INVENTORY_PORT:-8002}}

@@ -1,4 +1,15 @@
-/* loop_timer.c - a 1-based binary min-heap driven by a timerfd. */
+/* loop_timer.c - a 1-based binary min-heap driven by a timerfd.
+ *
+ * Arming a timerfd is a system call, and a busy loop moves its earliest
+ * deadline several times per request (an HTTP client call alone sets a
+ * "now" timer, then its timeout). So the timerfd is armed lazily: only
+ * when a deadline comes earlier than the one it is set to. A later
+ * deadline, or a stopped timer, leaves it as it is; it then fires early,
+ * finds nothing due and is set again, about once per timeout length
+ * instead of once per request. Timers due at once (delay 0) do not use it
+ * at all: a zero-length h2o timeout makes the loop's next turn run them
+ * without waiting.
+ */
 #include "loop_timer.h"
 
 #include <stdlib.h>
@@ -11,7 +22,10 @@ typedef struct timer_heap {
     size_t count, capacity;
     int fd;
     h2o_socket_t *sock;
-    uint64_t armed_ms; /* deadline the timerfd is set to, 0 when disarmed */
+    uint64_t armed_ms; /* deadline the timerfd is set to, 0 when it is not */
+    h2o_evloop_t *loop;
+    h2o_timeout_t zero;       /* h2o's "on the next turn" */
+    h2o_timeout_entry_t due;  /* linked while a timer is due now */
 } timer_heap_t;
 
 static __thread timer_heap_t *heap;
@@ -62,14 +76,19 @@ static void sift_down(size_t i)
 
 static void arm(void)
 {
-    uint64_t next = heap->count > 0 ? heap->items[1]->deadline_ms : 0;
-    if (next == heap->armed_ms)
+    if (heap->count == 0)
+        return; /* an armed timerfd may fire for nothing: harmless */
+    uint64_t next = heap->items[1]->deadline_ms;
+    if (next <= loop_now_ms()) {
+        if (!h2o_timeout_is_linked(&heap->due))
+            h2o_timeout_link(heap->loop, &heap->zero, &heap->due);
         return;
-    struct itimerspec spec = {0};
-    if (next != 0) {
-        spec.it_value.tv_sec = (time_t)(next / 1000);
-        spec.it_value.tv_nsec = (long)(next % 1000) * 1000000L;
     }
+    if (heap->armed_ms != 0 && heap->armed_ms <= next)
+        return; /* it fires no later than needed */
+    struct itimerspec spec = {0};
+    spec.it_value.tv_sec = (time_t)(next / 1000);
+    spec.it_value.tv_nsec = (long)(next % 1000) * 1000000L;
     timerfd_settime(heap->fd, TFD_TIMER_ABSTIME, &spec, NULL);
     heap->armed_ms = next;
 }
@@ -87,6 +106,17 @@ static void remove_at(size_t i)
     }
 }
 
+static void run_due(void)
+{
+    uint64_t now = loop_now_ms();
+    while (heap->count > 0 && heap->items[1]->deadline_ms <= now) {
+        loop_timer_t *timer = heap->items[1];
+        remove_at(1);
+        timer->cb(timer); /* may start or stop other timers */
+    }
+    arm();
+}
+
 static void on_timerfd_readable(h2o_socket_t *sock, const char *err)
 {
     (void)sock;
@@ -95,13 +125,13 @@ static void on_timerfd_readable(h2o_socket_t *sock, const char *err)
     ssize_t r = read(heap->fd, &expirations, sizeof(expirations));
     (void)r;
     heap->armed_ms = 0;
-    uint64_t now = loop_now_ms();
-    while (heap->count > 0 && heap->items[1]->deadline_ms <= now) {
-        loop_timer_t *timer = heap->items[1];
-        remove_at(1);
-        timer->cb(timer); /* may start or stop other timers */
-    }
-    arm();
+    run_due();
+}
+
+static void on_due(h2o_timeout_entry_t *entry)
+{
+    (void)entry;
+    run_due();
 }
 
 int loop_timers_init(h2o_evloop_t *loop)
@@ -117,6 +147,9 @@ int loop_timers_init(h2o_evloop_t *loop)
     }
     heap->sock = h2o_evloop_socket_create(loop, heap->fd, H2O_SOCKET_FLAG_DONT_READ);
     h2o_socket_read_start(heap->sock, on_timerfd_readable);
+    heap->loop = loop;
+    h2o_timeout_init(loop, &heap->zero, 0);
+    heap->due.cb = on_due;
     return 0;
 }
 
@@ -126,6 +159,9 @@ void loop_timers_dispose(void)
         return;
     for (size_t i = 1; i <= heap->count; i++)
         heap->items[i]->heap_index = 0;
+    if (h2o_timeout_is_linked(&heap->due))
+        h2o_timeout_unlink(&heap->due);
+    h2o_timeout_dispose(heap->loop, &heap->zero);
     h2o_socket_read_stop(heap->sock);
     h2o_socket_close(heap->sock); /* closes the timerfd */
     free(heap->items);
@@ -157,6 +193,5 @@ void loop_timer_stop(loop_timer_t *timer)
 {
     if (timer->heap_index == 0 || heap == NULL)
         return;
-    remove_at(timer->heap_index);
-    arm();
+    remove_at(timer->heap_index); /* the timerfd stays as it is (see the top) */
 }

@@ -1,4 +1,13 @@
-/* outbox.c - claim, publish, mark: the relay's one chore. */
+/* outbox.c - claim, publish, mark: the relay's one chore.
+ *
+ * A run works through up to RUN_BATCHES batches with two in flight: while
+ * the broker confirms one batch, the next is claimed and published behind
+ * it (on the same channel, so in order). Batches are settled in order:
+ * each one's confirmed prefix is marked, and once one was not wholly
+ * confirmed nothing after it is marked, so that what goes out again goes
+ * out in order. The window keeps the broker and the database busy at once:
+ * one batch at a time left each waiting for the other.
+ */
 #include "outbox.h"
 
 #include <stdio.h>
@@ -16,6 +25,8 @@
 #define BACKLOG_EVERY_MS 1000
 #define PRUNE_EVERY_MS   60000
 #define PRUNE_ROWS       "5000" /* per prune: a small transaction, never a long lock */
+#define WINDOW           2      /* batches published and not yet settled */
+#define RUN_BATCHES      8      /* per run: a run's memory is freed when it ends */
 
 struct outbox_relay {
     outbox_config_t config;
@@ -28,16 +39,31 @@ struct outbox_relay {
     bool failing; /* the last publish failed: logged once until it works again */
 };
 
-/* One run's state: the claimed rows, copied out of their PGresult. */
-typedef struct relay_run {
-    context_t *c;
-    outbox_relay_t *relay;
+typedef struct relay_run relay_run_t;
+
+/* One batch: the claimed rows, copied out of their PGresult. */
+typedef struct relay_batch {
+    relay_run_t *run;
+    struct relay_batch *next; /* the run's unsettled batches, oldest first */
     size_t count;
     broker_message_t *messages;
     const char **seqs;
     double *created; /* commit time, seconds since the epoch */
     size_t confirmed;
-} relay_run_t;
+    bool answered; /* the broker's answer is in */
+} relay_batch_t;
+
+struct relay_run {
+    context_t *c;
+    outbox_relay_t *relay;
+    relay_batch_t *unsettled, **tail;
+    size_t in_flight;      /* batches published, not settled */
+    size_t claimed;        /* batches claimed in this run */
+    const char *after_seq; /* the next claim starts after this row */
+    bool claiming;         /* a claim is under way */
+    bool exhausted;        /* the last claim found less than a full batch */
+    bool failed;           /* a batch was not wholly confirmed: mark nothing after it */
+};
 
 static metrics_family_t *pending_gauge, *lag_histogram;
 
@@ -71,7 +97,7 @@ static const char claim_sql[] =
     " RETURNING 1)"
     " SELECT o.seq, o.id, o.routing_key, o.payload::text, o.traceparent, extract(epoch FROM o.created_at)::float8"
     " FROM %1$s.outbox o"
-    " WHERE EXISTS (SELECT 1 FROM lease) AND o.published_at IS NULL"
+    " WHERE EXISTS (SELECT 1 FROM lease) AND o.published_at IS NULL AND o.seq > $4::bigint"
     " ORDER BY o.seq LIMIT $2::int";
 static const char mark_sql[] =
     "UPDATE %1$s.outbox SET published_at = now() WHERE seq = ANY($1::bigint[]) AND published_at IS NULL";
@@ -96,7 +122,7 @@ int outbox_statements(const outbox_config_t *config, pg_statement_t out[OUTBOX_S
         const char *name, *format;
         int params;
     } templates[OUTBOX_STATEMENT_COUNT] = {
-        {"outbox_claim", claim_sql, 3},
+        {"outbox_claim", claim_sql, 4},
         {"outbox_mark", mark_sql, 1},
         {"outbox_backlog", backlog_sql, 0},
         {"outbox_prune", prune_sql, 1},
@@ -112,7 +138,7 @@ int outbox_statements(const outbox_config_t *config, pg_statement_t out[OUTBOX_S
 
 /* --- one run ------------------------------------------------------------------ */
 
-static void claim(relay_run_t *run);
+static void claim_more(relay_run_t *run);
 
 static double epoch_now(void)
 {
@@ -130,10 +156,17 @@ static void on_pruned(void *data, const PGresult *result)
                      LOG_INT("older_than_hours", run->relay->config.retention_hours));
 }
 
-/* The end of a run: now and then, published rows past their retention go. */
-static void maybe_prune(relay_run_t *run)
+/* The end of a run: more to do at once, or, now and then, published rows
+ * past their retention go. */
+static void finish_run(relay_run_t *run)
 {
+    if (run->claiming || run->in_flight > 0 || context_is_cancelled(run->c))
+        return;
     outbox_relay_t *relay = run->relay;
+    if (!run->exhausted && !run->failed) {
+        chore_again_now(&relay->chore); /* stopped at RUN_BATCHES: more are probably waiting */
+        return;
+    }
     uint64_t now = loop_now_ms();
     if (relay->last_prune_ms != 0 && now - relay->last_prune_ms < PRUNE_EVERY_MS)
         return;
@@ -144,40 +177,34 @@ static void maybe_prune(relay_run_t *run)
 
 static void on_marked(void *data, const pg_reply_t *reply)
 {
-    relay_run_t *run = data;
+    relay_batch_t *batch = data;
+    relay_run_t *run = batch->run;
     if (reply->status != PG_OK) {
         /* They were confirmed, so they are out; unmarked, they will be
          * published again: a duplicate, never a loss. */
         context_warn(run->c, "published outbox events could not be marked; they will be sent again",
-                     LOG_INT("events", run->confirmed), LOG_STRING("reason", reply->message));
+                     LOG_INT("events", batch->confirmed), LOG_STRING("reason", reply->message));
         return;
     }
     double now = epoch_now();
-    for (size_t i = 0; i < run->confirmed; i++)
-        metrics_histogram_observe(lag_histogram, NULL, now > run->created[i] ? now - run->created[i] : 0);
-    if (context_is_cancelled(run->c))
-        return; /* the relay is stopping: it may be gone */
-    outbox_relay_t *relay = run->relay;
-    context_debug(run->c, "outbox batch published", LOG_INT("events", run->confirmed));
-    if (run->confirmed == run->count && run->count == relay->config.batch_size)
-        chore_again_now(&relay->chore); /* a full batch: more are probably waiting */
-    else
-        maybe_prune(run);
+    for (size_t i = 0; i < batch->confirmed; i++)
+        metrics_histogram_observe(lag_histogram, NULL, now > batch->created[i] ? now - batch->created[i] : 0);
+    context_debug(run->c, "outbox batch published", LOG_INT("events", batch->confirmed));
 }
 
 /* "{1,2,3}": the confirmed rows' seq values as one array parameter. */
-static char *seq_array(relay_run_t *run)
+static char *seq_array(relay_batch_t *batch)
 {
     size_t len = 3;
-    for (size_t i = 0; i < run->confirmed; i++)
-        len += strlen(run->seqs[i]) + 1;
-    char *text = context_alloc(run->c, len), *p = text;
+    for (size_t i = 0; i < batch->confirmed; i++)
+        len += strlen(batch->seqs[i]) + 1;
+    char *text = context_alloc(batch->run->c, len), *p = text;
     *p++ = '{';
-    for (size_t i = 0; i < run->confirmed; i++) {
-        size_t n = strlen(run->seqs[i]);
+    for (size_t i = 0; i < batch->confirmed; i++) {
+        size_t n = strlen(batch->seqs[i]);
         if (i > 0)
             *p++ = ',';
-        memcpy(p, run->seqs[i], n);
+        memcpy(p, batch->seqs[i], n);
         p += n;
     }
     *p++ = '}';
@@ -185,24 +212,48 @@ static char *seq_array(relay_run_t *run)
     return text;
 }
 
+/* Marks the answered batches at the head, in order. Runs even when the
+ * run was cancelled: what the broker has must be recorded. */
+static void settle(relay_run_t *run)
+{
+    while (run->unsettled != NULL && run->unsettled->answered) {
+        relay_batch_t *batch = run->unsettled;
+        run->unsettled = batch->next;
+        if (run->unsettled == NULL)
+            run->tail = &run->unsettled;
+        run->in_flight--;
+        if (run->failed)
+            continue; /* an earlier batch goes out again: these follow it */
+        if (batch->confirmed > 0) {
+            const char *params[] = {seq_array(batch)};
+            step_query_raw(run->c, "outbox_mark", params, on_marked, batch);
+        }
+        if (batch->confirmed < batch->count)
+            run->failed = true;
+    }
+}
+
 static void on_published(void *data, size_t confirmed, const char *error)
 {
-    relay_run_t *run = data;
-    run->confirmed = confirmed;
-    if (!context_is_cancelled(run->c)) {
+    relay_batch_t *batch = data;
+    relay_run_t *run = batch->run;
+    batch->confirmed = confirmed;
+    batch->answered = true;
+    bool cancelled = context_is_cancelled(run->c);
+    if (!cancelled) {
         outbox_relay_t *relay = run->relay;
         if (error != NULL && !relay->failing)
             context_warn(run->c, "outbox events not published; retrying", LOG_STRING("reason", error),
-                         LOG_INT("confirmed", confirmed), LOG_INT("batch", run->count));
+                         LOG_INT("confirmed", confirmed), LOG_INT("batch", batch->count));
         else if (error == NULL && relay->failing)
             context_info(run->c, "outbox publishing again");
         relay->failing = error != NULL;
     }
-    if (confirmed == 0)
-        return; /* the next sweep tries again */
-    /* marked even when cancelled: the broker has these */
-    const char *params[] = {seq_array(run)};
-    step_query_raw(run->c, "outbox_mark", params, on_marked, run);
+    settle(run);
+    if (cancelled)
+        return; /* the relay is stopping: it may be gone */
+    claim_more(run);
+    finish_run(run);
 }
 
 static char *copy_column(relay_run_t *run, const PGresult *result, int row, int column)
@@ -215,36 +266,51 @@ static char *copy_column(relay_run_t *run, const PGresult *result, int row, int 
 static void on_claimed(void *data, const PGresult *result)
 {
     relay_run_t *run = data;
+    run->claiming = false;
     int rows = PQntuples(result);
-    if (rows == 0) {
-        maybe_prune(run);
+    run->exhausted = (size_t)rows < run->relay->config.batch_size;
+    if (rows == 0 || run->failed) { /* after a failure these could not be marked anyway */
+        finish_run(run);
         return;
     }
-    run->count = (size_t)rows;
-    run->messages = context_alloc(run->c, run->count * sizeof(*run->messages));
-    run->seqs = context_alloc(run->c, run->count * sizeof(*run->seqs));
-    run->created = context_alloc(run->c, run->count * sizeof(*run->created));
+    relay_batch_t *batch = context_alloc(run->c, sizeof(*batch));
+    batch->run = run;
+    batch->count = (size_t)rows;
+    batch->messages = context_alloc(run->c, batch->count * sizeof(*batch->messages));
+    batch->seqs = context_alloc(run->c, batch->count * sizeof(*batch->seqs));
+    batch->created = context_alloc(run->c, batch->count * sizeof(*batch->created));
     for (int i = 0; i < rows; i++) {
-        run->seqs[i] = copy_column(run, result, i, 0);
-        run->created[i] = strtod(PQgetvalue(result, i, 5), NULL);
+        batch->seqs[i] = copy_column(run, result, i, 0);
+        batch->created[i] = strtod(PQgetvalue(result, i, 5), NULL);
         const char *body = copy_column(run, result, i, 3);
-        run->messages[i] = (broker_message_t){
+        batch->messages[i] = (broker_message_t){
             .exchange = BROKER_EVENTS_EXCHANGE,
             .message_id = copy_column(run, result, i, 1),
             .routing_key = copy_column(run, result, i, 2),
             .body = body,
             .body_len = strlen(body),
             .traceparent = copy_column(run, result, i, 4),
-            .timestamp = (int64_t)run->created[i],
+            .timestamp = (int64_t)batch->created[i],
         };
     }
-    step_publish_raw(run->c, run->messages, run->count, on_published, run);
+    run->after_seq = batch->seqs[rows - 1];
+    *run->tail = batch;
+    run->tail = &batch->next;
+    run->in_flight++;
+    step_publish_raw(run->c, batch->messages, batch->count, on_published, batch);
+    claim_more(run); /* the next batch goes out behind this one */
 }
 
-static void claim(relay_run_t *run)
+/* Claims the next batch when the window has room and there may be more. */
+static void claim_more(relay_run_t *run)
 {
+    if (run->claiming || run->exhausted || run->failed || run->in_flight >= WINDOW ||
+        run->claimed >= RUN_BATCHES)
+        return;
     outbox_relay_t *relay = run->relay;
-    const char *params[] = {relay->holder, relay->batch_size, relay->lease_ms};
+    run->claiming = true;
+    run->claimed++;
+    const char *params[] = {relay->holder, relay->batch_size, relay->lease_ms, run->after_seq};
     step_query(run->c, "outbox_claim", params, on_claimed, run);
 }
 
@@ -252,21 +318,22 @@ static void on_backlog(void *data, const PGresult *result)
 {
     relay_run_t *run = data;
     metrics_gauge_set(pending_gauge, NULL, strtod(PQgetvalue(result, 0, 0), NULL));
-    claim(run);
+    claim_more(run);
 }
 
 static void relay_run(context_t *c, void *data)
 {
     outbox_relay_t *relay = data;
     relay_run_t *run = context_alloc(c, sizeof(*run));
-    *run = (relay_run_t){.c = c, .relay = relay};
+    *run = (relay_run_t){.c = c, .relay = relay, .after_seq = "0"};
+    run->tail = &run->unsettled;
     uint64_t now = loop_now_ms();
     if (now - relay->last_backlog_ms >= BACKLOG_EVERY_MS) {
         relay->last_backlog_ms = now;
         step_query(c, "outbox_backlog", NULL, on_backlog, run);
         return;
     }
-    claim(run);
+    claim_more(run);
 }
 
 /* --- start and stop ------------------------------------------------------------ */

@@ -65,6 +65,10 @@ static inline void test_queue_open(test_queue_t *q, const char *binding)
     free(url);
     amqp_channel_open(q->conn, TEST_AMQP_CHANNEL);
     test_amqp_check(q->conn, "a channel");
+    /* as broker.c declares it, so that a test may bind before any link has */
+    amqp_exchange_declare(q->conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(BROKER_EVENTS_EXCHANGE),
+                          amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
+    test_amqp_check(q->conn, "declaring oms.events");
     amqp_queue_declare_ok_t *ok =
         amqp_queue_declare(q->conn, TEST_AMQP_CHANNEL, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
     test_amqp_check(q->conn, "the test queue");

@@ -99,7 +99,7 @@ typedef struct relay_fixture {
     outbox_relay_t *relay;
 } relay_fixture_t;
 
-static relay_fixture_t *relay_open(const char *amqp_url, size_t batch_size, uint64_t sweep_ms)
+static relay_fixture_t *relay_open_pool(const char *amqp_url, size_t batch_size, uint64_t sweep_ms, size_t pool_size)
 {
     relay_fixture_t *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -109,7 +109,7 @@ static relay_fixture_t *relay_open(const char *amqp_url, size_t batch_size, uint
     assert_int_equal(outbox_statements(&config, f->statements + 1), 0);
     f->settings = test_settings("test", WORKER_POSTGRES);
     f->settings.resources |= WORKER_BROKER;
-    f->settings.pg.size = 2;
+    f->settings.pg.size = pool_size;
     f->settings.pg.statements = f->statements;
     f->settings.pg.statement_count = 1 + OUTBOX_STATEMENT_COUNT;
     broker_config_t broker = {.url = amqp_url, .name = "unit-test", .heartbeat_s = 10, .connect_timeout_ms = 2000,
@@ -120,6 +120,11 @@ static relay_fixture_t *relay_open(const char *amqp_url, size_t batch_size, uint
     f->relay = outbox_relay_start(&f->worker, &config); /* before the loop runs: the LISTEN */
     assert_non_null(f->relay);
     return f;
+}
+
+static relay_fixture_t *relay_open(const char *amqp_url, size_t batch_size, uint64_t sweep_ms)
+{
+    return relay_open_pool(amqp_url, batch_size, sweep_ms, 2);
 }
 
 static void relay_close(relay_fixture_t *f)
@@ -196,10 +201,12 @@ static void test_a_commit_wakes_the_relay_and_a_rollback_sends_nothing(void **st
 {
     (void)state;
     test_queue_t q;
-    relay_fixture_t *f = relay_open(test_amqp_url(), 100, 60000); /* a sweep far beyond the wait bound */
+    /* a sweep far beyond the wait bound; one connection, so that the first
+     * claim (which writes the lease row) comes after its LISTEN */
+    relay_fixture_t *f = relay_open_pool(test_amqp_url(), 100, 60000, 1);
     test_run_until(f->worker.loop, broker_is_up(f->settings.broker) &&
                                        sql_long("SELECT count(*) FROM " SCHEMA ".outbox_relay") == 1);
-    assert_int_equal(sql_long("SELECT count(*) FROM " SCHEMA ".outbox_relay"), 1); /* the first run is over */
+    assert_int_equal(sql_long("SELECT count(*) FROM " SCHEMA ".outbox_relay"), 1); /* listening, and claimed */
     test_queue_open(&q, SCHEMA ".#");
 
     exec_sql("BEGIN; SELECT " SCHEMA ".outbox_emit('" SCHEMA ".rolled_back', '{}'); ROLLBACK");
@@ -252,6 +259,63 @@ static void test_events_wait_while_the_broker_is_unreachable(void **state)
     relay_close(up);
 }
 
+static double counter(const char *sample)
+{
+    buffer_t out = BUFFER_INIT;
+    metrics_render(&out);
+    const char *at = out.data != NULL ? strstr(out.data, sample) : NULL;
+    double value = at != NULL ? strtod(at + strlen(sample), NULL) : 0;
+    buffer_free(&out);
+    return value;
+}
+
+/* The broker refuses the first batch (nacks: the only queue it routes to
+ * is full and says reject-publish) and takes the second, published behind
+ * it while the first waited for its answer: the second is not marked
+ * either, so that when the first goes out again the second follows it. */
+static void test_nothing_after_a_refused_batch_is_marked(void **state)
+{
+    (void)state;
+    test_queue_t capped;
+    test_queue_open(&capped, "nothing-" SCHEMA);
+    amqp_table_entry_t limits[] = {
+        {amqp_cstring_bytes("x-max-length"), {.kind = AMQP_FIELD_KIND_I32, .value.i32 = 0}},
+        {amqp_cstring_bytes("x-overflow"),
+         {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("reject-publish")}},
+    };
+    amqp_table_t arguments = {2, limits};
+    char name[160]; /* amq.* (capped.name's prefix) is the broker's own */
+    test_unique_id(name, sizeof(name), "test.capped-");
+    amqp_queue_declare(capped.conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(name), 0, 0, 1, 1, arguments);
+    test_amqp_check(capped.conn, "a capped queue");
+    amqp_queue_bind(capped.conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(BROKER_EVENTS_EXCHANGE),
+                    amqp_cstring_bytes(SCHEMA ".capped"), amqp_empty_table);
+    test_amqp_check(capped.conn, "binding the capped queue");
+    exec_sql("SELECT " SCHEMA ".outbox_emit('" SCHEMA ".capped', jsonb_build_object('n', n))"
+             " FROM generate_series(1, 500) n");
+    exec_sql("SELECT " SCHEMA ".outbox_emit('" SCHEMA ".open', jsonb_build_object('n', n))"
+             " FROM generate_series(501, 510) n");
+
+    static const char nacked[] =
+        "messaging_messages_total{destination=\"oms.events\",operation=\"publish\",outcome=\"nacked\"} ";
+    static const char confirmed[] =
+        "messaging_messages_total{destination=\"oms.events\",operation=\"publish\",outcome=\"confirmed\"} ";
+    double nacked_before = counter(nacked), confirmed_before = counter(confirmed);
+    relay_fixture_t *f = relay_open(test_amqp_url(), 500, 60000); /* one run in the test's time */
+    test_run_until(f->worker.loop, counter(nacked) >= nacked_before + 500 && f->worker.busy == 0);
+    assert_true(counter(nacked) >= nacked_before + 500);
+    assert_int_equal(f->worker.busy, 0); /* the run is over, marks included */
+    assert_int_equal(sql_long("SELECT count(*) FROM " SCHEMA ".outbox WHERE published_at IS NULL"
+                              " AND routing_key = '" SCHEMA ".capped'"), 500);
+    /* the broker took the second batch (when it went out before the first
+     * was refused), yet it is not marked */
+    print_message("second batch confirmed by the broker: %.0f of 10\n", counter(confirmed) - confirmed_before);
+    assert_int_equal(sql_long("SELECT count(*) FROM " SCHEMA ".outbox WHERE published_at IS NULL"
+                              " AND routing_key = '" SCHEMA ".open'"), 10);
+    test_queue_close(&capped);
+    relay_close(f);
+}
+
 static void fail_if_published(void *data)
 {
     (void)data;
@@ -283,6 +347,7 @@ int main(void)
         cmocka_unit_test_setup(test_a_commit_wakes_the_relay_and_a_rollback_sends_nothing, clean),
         cmocka_unit_test_setup(test_events_wait_while_the_broker_is_unreachable, clean),
         cmocka_unit_test_setup(test_one_relay_at_a_time, clean),
+        cmocka_unit_test_setup(test_nothing_after_a_refused_batch_is_marked, clean),
     };
     return cmocka_run_group_tests_name("outbox", tests, setup, teardown);
 }
