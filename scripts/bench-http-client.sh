@@ -33,54 +33,28 @@ PACE_MS=${PACE_MS:-10}
 SERVICE_THREADS=${SERVICE_THREADS:-1}
 PG_PORT=15633
 REDIS_PORT=16580
+AMQP_PORT=15634 # not started: the peer runs without RabbitMQ (it is optional)
+WITH_RABBITMQ=0
 PEER_PORT=18202
 PROXY_PORT=18290
-BENCH_DIR=$ROOT/build/bench-http-client
-STACK_DIR=$BENCH_DIR/stack
-LOG_DIR=$BENCH_DIR/logs
 PRODUCT=/api/inventory/products/ELEC-HDPH-001
-export POSTGRES_PASSWORD=${POSTGRES_PASSWORD:-postgres-lab-password}
-
-say() { echo "bench-http-client: $*"; }
-die() { echo "bench-http-client: $*" >&2; exit 1; }
-stack() {
-  STACK_DIR=$STACK_DIR PG_PORT=$PG_PORT REDIS_PORT=$REDIS_PORT AMQP_PORT=$((PG_PORT + 1)) \
-    WITH_SERVICES=0 WITH_GATEWAY=0 WITH_RABBITMQ=0 scripts/stack.sh "$@" >>"$LOG_DIR/stack.log" 2>&1
-}
-
-PIDS=()
-cleanup() {
-  local status=$?
-  trap - EXIT INT TERM
-  set +e
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-  if [ "$status" -ne 0 ] && [ -d "$LOG_DIR" ]; then
-    for f in "$LOG_DIR"/*.log; do [ -s "$f" ] && { echo "--- last lines of $(basename "$f")"; tail -n 8 "$f"; }; done >&2
-  fi
-  [ -d "$STACK_DIR" ] && stack destroy
-  rm -rf "$BENCH_DIR"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+. "$ROOT/scripts/lib/bench-stack.sh"
+bench_stack_init bench-http-client
 
 command -v wrk >/dev/null || die "wrk is missing (make bench installs it)"
-rm -rf "$BENCH_DIR"
-mkdir -p "$LOG_DIR"
 say "make build bench-build (log: $LOG_DIR/build.log)"
 make -j"$(nproc)" build bench-build >"$LOG_DIR/build.log" 2>&1 || die "the build failed"
 stack start || die "the stack did not start"
 
 common_env=(LISTEN_ADDRESS=127.0.0.1 LOG_LEVEL=warn THREADS="$SERVICE_THREADS" GNUTLS_NO_IMPLICIT_INIT=1
-  REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" AMQP_URL="amqp://guest:guest@127.0.0.1:$((PG_PORT + 1))/")
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/")
 env "${common_env[@]}" PORT=$PEER_PORT \
   DATABASE_URL="postgresql://inventory:inventory-lab-password@127.0.0.1:$PG_PORT/oms?gssencmode=disable" \
   build/release/bin/inventory >>"$LOG_DIR/inventory.log" 2>&1 &
-PIDS+=($!)
+BENCH_PIDS+=($!)
 env "${common_env[@]}" PORT=$PROXY_PORT BENCH_PEER_URL="http://127.0.0.1:$PEER_PORT$PRODUCT" \
   build/release/bench/http_proxy >>"$LOG_DIR/proxy.log" 2>&1 &
-PIDS+=($!)
+BENCH_PIDS+=($!)
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$PEER_PORT$PRODUCT" >/dev/null && curl -sf "http://127.0.0.1:$PROXY_PORT/proxy" >/dev/null && break
   sleep 0.1

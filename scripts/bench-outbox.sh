@@ -25,7 +25,7 @@
 #
 # Environment (defaults in brackets):
 #   EVENTS [100000]  BATCH_SIZES [500]  TIMEOUT [300] seconds per drain
-#   BENCH_PG_PORT [15533]  BENCH_REDIS_PORT [16480]  BENCH_AMQP_PORT [15672+10000]
+#   BENCH_PG_PORT [15533]  BENCH_REDIS_PORT [16480]  BENCH_AMQP_PORT [25682] (and the three after it)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -36,23 +36,13 @@ TIMEOUT=${TIMEOUT:-300}
 PG_PORT=${BENCH_PG_PORT:-15533}
 REDIS_PORT=${BENCH_REDIS_PORT:-16480}
 AMQP_PORT=${BENCH_AMQP_PORT:-25682}
+WITH_RABBITMQ=1
 SERVICE_PORT=18104
-BENCH_DIR=$ROOT/build/bench-outbox
-STACK_DIR=$BENCH_DIR/stack
-LOG_DIR=$BENCH_DIR/logs
 QUEUE=bench.outbox
-export POSTGRES_PASSWORD=${POSTGRES_PASSWORD:-postgres-lab-password}
+. "$ROOT/scripts/lib/bench-stack.sh"
+bench_stack_init bench-outbox
 DB_URL="postgresql://postgres:$POSTGRES_PASSWORD@127.0.0.1:$PG_PORT/oms?gssencmode=disable"
 
-say() { echo "bench-outbox: $*"; }
-die() { echo "bench-outbox: $*" >&2; exit 1; }
-
-stack() {
-  STACK_DIR=$STACK_DIR PG_PORT=$PG_PORT REDIS_PORT=$REDIS_PORT AMQP_PORT=$AMQP_PORT \
-    RABBITMQ_MGMT_PORT=$((AMQP_PORT + 1)) RABBITMQ_PROMETHEUS_PORT=$((AMQP_PORT + 2)) \
-    RABBITMQ_DIST_PORT=$((AMQP_PORT + 3)) WITH_SERVICES=0 WITH_GATEWAY=0 WITH_RABBITMQ=1 \
-    scripts/stack.sh "$@" >>"$LOG_DIR/stack.log" 2>&1
-}
 psql_() { psql -X -q -At -v ON_ERROR_STOP=1 "$DB_URL" "$@"; }
 amqp() { # python3 -c with pika: declare/bind, count, purge the bench queue
   /usr/bin/python3 - "$AMQP_PORT" "$QUEUE" "$1" <<'PY'
@@ -73,25 +63,6 @@ conn.close()
 PY
 }
 
-SERVICE_PID=""
-cleanup() {
-  local status=$?
-  trap - EXIT INT TERM
-  set +e
-  [ -z "$SERVICE_PID" ] || { kill -TERM "$SERVICE_PID" 2>/dev/null; wait "$SERVICE_PID" 2>/dev/null; }
-  if [ "$status" -ne 0 ] && [ -d "$LOG_DIR" ]; then
-    for f in "$LOG_DIR"/*.log; do [ -s "$f" ] && { echo "--- last lines of $(basename "$f")"; tail -n 8 "$f"; }; done >&2
-  fi
-  [ -d "$STACK_DIR" ] && stack destroy
-  rm -rf "$BENCH_DIR"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-rm -rf "$BENCH_DIR"
-mkdir -p "$LOG_DIR"
 say "make build (log: $LOG_DIR/build.log)"
 make -j"$(nproc)" build >"$LOG_DIR/build.log" 2>&1 || die "make build failed"
 say "starting PostgreSQL :$PG_PORT, Redis :$REDIS_PORT, RabbitMQ :$AMQP_PORT"
@@ -141,6 +112,7 @@ for batch in $BATCH_SIZES; do
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/" \
     build/release/bin/user >>"$LOG_DIR/user.log" 2>&1 &
   SERVICE_PID=$!
+  BENCH_PIDS=("$SERVICE_PID")
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$SERVICE_PORT/health/ready" >/dev/null && break; sleep 0.1; done
   curl -sf "http://127.0.0.1:$SERVICE_PORT/health/ready" | grep -q '"rabbitmq":{"status":"up"}' ||
     die "the user service is not connected to RabbitMQ"
@@ -173,7 +145,7 @@ for batch in $BATCH_SIZES; do
   queued=$(amqp count)
   [ "$queued" -ge "$EVENTS" ] || die "the queue holds $queued messages, expected at least $EVENTS"
   amqp purge >/dev/null
-  kill -TERM "$SERVICE_PID"; wait "$SERVICE_PID" || true; SERVICE_PID=""
+  kill -TERM "$SERVICE_PID"; wait "$SERVICE_PID" || true; BENCH_PIDS=()
 done
 say "claim/mark: time in PostgreSQL per the service's own db_client_operation_duration_seconds;"
 say "publish: the drain time less claims and marks (they overlap: a lower bound of publishing and confirms)"

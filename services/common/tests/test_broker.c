@@ -155,27 +155,33 @@ static void test_declaring_the_topology_twice_is_harmless(void **state)
     link_close(&a);
 }
 
+/* A link to 127.0.0.1:`port` reports `expected` as its error, is not up,
+ * and answers a batch at once with nothing confirmed. */
+static void assert_batches_fail(int port, uint64_t timeout_ms, const char *expected, const char *answer)
+{
+    char url[96];
+    snprintf(url, sizeof(url), "amqp://guest:guest@127.0.0.1:%d/", port);
+    link_t l;
+    link_open(&l, url, timeout_ms);
+    char error[256] = "";
+    test_run_until(l.loop, (broker_last_error(l.broker, error, sizeof(error)), strstr(error, expected) != NULL));
+    test_assert_contains(error, expected);
+    assert_false(broker_is_up(l.broker));
+    broker_message_t m = event("unit.down", "id-1", "{}", NULL);
+    outcome_t o = {0};
+    assert_int_equal(broker_publish(l.port, &m, 1, on_confirm, &o), 0);
+    wait_outcome(&l, &o);
+    assert_int_equal(o.confirmed, 0);
+    test_assert_contains(o.error, answer);
+    link_close(&l);
+}
+
 static void test_a_refusing_broker_fails_batches_at_once(void **state)
 {
     (void)state;
     int port;
     int fd = test_refusing_port(&port);
-    char url[96];
-    snprintf(url, sizeof(url), "amqp://guest:guest@127.0.0.1:%d/", port);
-    link_t l;
-    link_open(&l, url, 3000);
-    char error[256] = "";
-    test_run_until(l.loop, (broker_last_error(l.broker, error, sizeof(error)), strstr(error, "cannot connect") != NULL));
-    test_assert_contains(error, "cannot connect");
-    assert_false(broker_is_up(l.broker));
-
-    broker_message_t m = event("unit.refused", "id-1", "{}", NULL);
-    outcome_t o = {0};
-    assert_int_equal(broker_publish(l.port, &m, 1, on_confirm, &o), 0);
-    wait_outcome(&l, &o);
-    assert_int_equal(o.confirmed, 0);
-    test_assert_contains(o.error, "RabbitMQ is unreachable");
-    link_close(&l);
+    assert_batches_fail(port, 3000, "cannot connect", "RabbitMQ is unreachable");
     close(fd);
 }
 
@@ -187,19 +193,7 @@ static void test_a_silent_broker_is_given_up_on(void **state)
     (void)state;
     int port;
     int fd = test_listening_socket(&port);
-    char url[96];
-    snprintf(url, sizeof(url), "amqp://guest:guest@127.0.0.1:%d/", port);
-    link_t l;
-    link_open(&l, url, 300);
-    char error[256] = "";
-    test_run_until(l.loop, (broker_last_error(l.broker, error, sizeof(error)), strstr(error, "login") != NULL));
-    test_assert_contains(error, "login");
-    broker_message_t m = event("unit.silent", "id-1", "{}", NULL);
-    outcome_t o = {0};
-    assert_int_equal(broker_publish(l.port, &m, 1, on_confirm, &o), 0);
-    wait_outcome(&l, &o);
-    assert_int_equal(o.confirmed, 0);
-    link_close(&l);
+    assert_batches_fail(port, 300, "login", "RabbitMQ is unreachable");
     close(fd);
 }
 
