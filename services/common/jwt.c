@@ -36,20 +36,27 @@ const char *jwt_status_name(jwt_status_t status)
     return "malformed";
 }
 
+/* The claim's spelling of each role, indexed by jwt_role_t. */
+static const char *const role_names[JWT_ROLE_COUNT] = {
+    [JWT_ROLE_CUSTOMER] = "customer",
+    [JWT_ROLE_ADMIN] = "admin",
+    [JWT_ROLE_SERVICE] = "service",
+};
+
 const char *jwt_role_name(jwt_role_t role)
 {
-    return role == JWT_ROLE_ADMIN ? "admin" : "customer";
+    return (unsigned)role < JWT_ROLE_COUNT ? role_names[role] : "unknown";
 }
 
 int jwt_role_parse(const char *name, jwt_role_t *role)
 {
-    if (strcmp(name, "customer") == 0)
-        *role = JWT_ROLE_CUSTOMER;
-    else if (strcmp(name, "admin") == 0)
-        *role = JWT_ROLE_ADMIN;
-    else
-        return -1;
-    return 0;
+    for (unsigned i = 0; i < JWT_ROLE_COUNT; i++) {
+        if (strcmp(name, role_names[i]) == 0) {
+            *role = (jwt_role_t)i;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 /* --- base64url (RFC 4648 section 5, no padding) ---------------------------- */
@@ -131,7 +138,8 @@ static bool valid_id(const char *id)
 
 int jwt_sign(const jwt_claims_t *claims, const char *secret, char *out, size_t size)
 {
-    if (!valid_id(claims->sub) || !valid_id(claims->jti) || claims->exp <= claims->iat)
+    if (!valid_id(claims->sub) || !valid_id(claims->jti) || claims->exp <= claims->iat ||
+        (unsigned)claims->role >= JWT_ROLE_COUNT)
         return -1;
     char *payload = NULL;
     json_t *doc = json_pack("{s:s, s:s, s:I, s:I, s:s}", "sub", claims->sub, "role", jwt_role_name(claims->role), "iat",

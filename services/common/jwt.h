@@ -22,14 +22,19 @@
 #define JWT_TOKEN_MAX 4096
 #define JWT_ID_MAX    64 /* sub and jti, with their NUL */
 
-/* Roles in increasing order of what they may do. */
+/* Who a token speaks for. Kinds of caller, not ranks: a service may call
+ * internal endpoints that no customer may, and no customer endpoint at all,
+ * so which roles an endpoint accepts is a set (auth.h), never a comparison. */
 typedef enum jwt_role {
-    JWT_ROLE_CUSTOMER,
-    JWT_ROLE_ADMIN,
+    JWT_ROLE_CUSTOMER, /* a user shopping */
+    JWT_ROLE_ADMIN,    /* a user running the shop */
+    JWT_ROLE_SERVICE,  /* another service of the system calling in; sub is its name */
 } jwt_role_t;
 
+#define JWT_ROLE_COUNT 3 /* how many there are: the roles are 0..JWT_ROLE_COUNT-1 */
+
 typedef struct jwt_claims {
-    char sub[JWT_ID_MAX]; /* the user's id */
+    char sub[JWT_ID_MAX]; /* the user's id, or the calling service's name */
     char jti[JWT_ID_MAX]; /* this token's id ("" for the static admin token) */
     jwt_role_t role;
     int64_t iat; /* issued at, seconds since the epoch */
@@ -50,12 +55,14 @@ typedef enum jwt_status {
  * a metric label and in error messages. */
 const char *jwt_status_name(jwt_status_t status);
 
-/* "customer" / "admin"; parses the same names (returns 0, or -1). */
+/* "customer" / "admin" / "service" ("unknown" for a value outside the
+ * enum); parses the same names, exactly (returns 0, or -1). */
 const char *jwt_role_name(jwt_role_t role);
 int jwt_role_parse(const char *name, jwt_role_t *role);
 
 /* Writes a signed HS256 token for `claims` into `out` (NUL-terminated).
- * Returns its length, or -1 when `out` is too small or a claim is invalid. */
+ * Returns its length, or -1 when `out` is too small or a claim is invalid
+ * (an id's shape, exp <= iat, a role outside the enum). */
 int jwt_sign(const jwt_claims_t *claims, const char *secret, char *out, size_t size);
 
 /* Checks steps 1-3 above for `token` at time `now` (seconds since the

@@ -21,6 +21,13 @@
     "RtaW4iLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMCwianRpIjoiYWJjMTIzIiwibmFtZSI6ImV4dHJhIGNsYWltcyBhcmUgaWdu"   \
     "b3JlZCJ9.BlF5xDA47Rg6qkw9X4Uhn9CYmMenDXsRbfPxZxk_Sdw"
 
+/* The same, for a service: role service, sub the calling service's name,
+ * five minutes of life. */
+#define FOREIGN_SERVICE_TOKEN                                                                                          \
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9."                                                                            \
+    "eyJyb2xlIjoic2VydmljZSIsInN1YiI6Im9yZGVyIiwiaWF0IjoxNzAwMDAwOTAwLCJleHAiOjE3M"                                    \
+    "DAwMDEyMDAsImp0aSI6InN2Yy03ZjNhIn0.M4i1tBkWGKXcap3mDj_bGwD5n89j4obtg_YB9LM2IDw"
+
 static jwt_status_t verify(const char *token, jwt_claims_t *claims)
 {
     return jwt_verify(token, strlen(token), SECRET, NOW, claims);
@@ -68,6 +75,25 @@ static void test_token_from_another_implementation_verifies(void **state)
     assert_int_equal(jwt_verify(FOREIGN_TOKEN, strlen(FOREIGN_TOKEN), SECRET, 1700000500, &claims), JWT_VALID);
     assert_int_equal(claims.role, JWT_ROLE_ADMIN);
     assert_string_equal(claims.jti, "abc123");
+}
+
+static void test_service_tokens_round_trip(void **state)
+{
+    (void)state;
+    jwt_claims_t service = {.sub = "order", .jti = "svc-1", .role = JWT_ROLE_SERVICE, .iat = NOW, .exp = NOW + 300};
+    char token[JWT_TOKEN_MAX];
+    assert_true(jwt_sign(&service, SECRET, token, sizeof(token)) > 0);
+    jwt_claims_t claims;
+    assert_int_equal(verify(token, &claims), JWT_VALID);
+    assert_int_equal(claims.role, JWT_ROLE_SERVICE);
+    assert_string_equal(claims.sub, "order");
+
+    /* the role claim says "service", as another implementation spells it */
+    assert_int_equal(verify(FOREIGN_SERVICE_TOKEN, &claims), JWT_VALID);
+    assert_int_equal(claims.role, JWT_ROLE_SERVICE);
+    assert_string_equal(claims.sub, "order");
+    assert_string_equal(claims.jti, "svc-7f3a");
+    assert_int_equal(claims.exp - claims.iat, 300);
 }
 
 static void test_altered_or_foreign_key_tokens_are_refused(void **state)
@@ -199,6 +225,9 @@ static void test_sign_refuses_bad_claims_and_small_buffers(void **state)
     bad = customer;
     bad.exp = bad.iat;
     assert_int_equal(jwt_sign(&bad, SECRET, token, sizeof(token)), -1);
+    bad = customer;
+    bad.role = (jwt_role_t)JWT_ROLE_COUNT; /* no role: never signed as some default one */
+    assert_int_equal(jwt_sign(&bad, SECRET, token, sizeof(token)), -1);
     int len = jwt_sign(&customer, SECRET, token, sizeof(token));
     for (size_t size = 0; size <= (size_t)len; size += 7)
         assert_int_equal(jwt_sign(&customer, SECRET, token, size), -1);
@@ -256,8 +285,15 @@ static void test_roles_parse(void **state)
     assert_string_equal(jwt_role_name(role), "admin");
     assert_int_equal(jwt_role_parse("customer", &role), 0);
     assert_int_equal(role, JWT_ROLE_CUSTOMER);
+    assert_string_equal(jwt_role_name(role), "customer");
+    assert_int_equal(jwt_role_parse("service", &role), 0);
+    assert_int_equal(role, JWT_ROLE_SERVICE);
+    assert_string_equal(jwt_role_name(role), "service");
     assert_int_equal(jwt_role_parse("Admin", &role), -1);
+    assert_int_equal(jwt_role_parse("Service", &role), -1);
+    assert_int_equal(jwt_role_parse("services", &role), -1);
     assert_int_equal(jwt_role_parse("", &role), -1);
+    assert_string_equal(jwt_role_name((jwt_role_t)JWT_ROLE_COUNT), "unknown");
 }
 
 int main(void)
@@ -265,6 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signed_token_verifies),
         cmocka_unit_test(test_token_from_another_implementation_verifies),
+        cmocka_unit_test(test_service_tokens_round_trip),
         cmocka_unit_test(test_altered_or_foreign_key_tokens_are_refused),
         cmocka_unit_test(test_other_algorithms_are_refused),
         cmocka_unit_test(test_expiry_and_not_before),
