@@ -109,7 +109,7 @@ static void list_users(http_request_t *r, const jwt_claims_t *who)
         return;
     const char *role = http_query_param(r, "role");
     jwt_role_t parsed;
-    if (role != NULL && jwt_role_parse(role, &parsed) != 0) {
+    if (role != NULL && user_parse_account_role(role, &parsed) != 0) {
         json_field_error_t error;
         json_fail(&error, "role", "role must be customer or admin");
         http_respond_field_error(r, &error);
@@ -195,7 +195,7 @@ static void update_user(http_request_t *r, const jwt_claims_t *who)
     int status = json_reject_unknown_fields(body, allowed, &error);
     if (status == 0)
         status = json_read_string(body, "role", true, 1, 16, &role, &error);
-    if (status == 0 && jwt_role_parse(role, &parsed) != 0)
+    if (status == 0 && user_parse_account_role(role, &parsed) != 0)
         status = json_fail(&error, "role", "role must be customer or admin");
     if (status != 0) {
         json_decref(body);

@@ -99,7 +99,8 @@ static void issue_token(void *data, const PGresult *result)
      * the password check: a role change in between must not be undone. */
     json_t *user = json_loadb(PQgetvalue(result, 0, 0), (size_t)PQgetlength(result, 0, 0), 0, NULL);
     jwt_claims_t claims = {.iat = (int64_t)time(NULL)};
-    if (user == NULL || jwt_role_parse(json_string_value(json_object_get(user, "role")) ?: "", &claims.role) != 0) {
+    if (user == NULL ||
+        user_parse_account_role(json_string_value(json_object_get(user, "role")) ?: "", &claims.role) != 0) {
         json_decref(user);
         http_respond_error(r, 500, "internal_error", "the account's role is unreadable");
         return;

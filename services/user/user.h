@@ -47,6 +47,11 @@ bool user_valid_email(const char *email);
  * Returns 0, or -1 with `error` naming the field. */
 int user_read_credentials(const json_t *body, const char **email, const char **password, json_field_error_t *error);
 
+/* Parses a role a user account may hold: "customer" or "admin" (returns 0,
+ * or -1). "service" names a token role but no account's: services mint
+ * their own tokens, and an account promoted to it would be one. */
+int user_parse_account_role(const char *name, jwt_role_t *role);
+
 /* Copies ASCII `text` lower-cased into `out` (truncated to size - 1). */
 void user_lower_ascii(const char *text, char *out, size_t size);
 

@@ -33,6 +33,15 @@ static bool valid_domain(const char *domain)
     }
 }
 
+int user_parse_account_role(const char *name, jwt_role_t *role)
+{
+    jwt_role_t parsed;
+    if (jwt_role_parse(name, &parsed) != 0 || parsed == JWT_ROLE_SERVICE)
+        return -1;
+    *role = parsed;
+    return 0;
+}
+
 bool user_valid_email(const char *email)
 {
     size_t len = strlen(email);

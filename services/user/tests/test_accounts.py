@@ -247,7 +247,7 @@ def test_admin_list_pages_and_filters(user_service, account):
     assert sorted(u["id"] for u in admins["items"]) == sorted(
         r[0] for r in query("SELECT id::text FROM users.users WHERE role = 'admin'"))
     for query_string, field in [("limit=0", "limit"), ("limit=101", "limit"), ("offset=-1", "offset"),
-                                ("limit=ten", "limit"), ("role=root", "role")]:
+                                ("limit=ten", "limit"), ("role=root", "role"), ("role=service", "role")]:
         res = user_service.get(f"/api/users?{query_string}", admin_headers())
         assert res.status == 400 and res.json["error"]["field"] == field, res
         assert res.error_code() == "invalid_request"
@@ -333,6 +333,7 @@ def test_role_change_by_upper_case_id_still_revokes(user_service, account):
     ("/api/users/not-a-uuid", {"role": "admin"}, 400, "id"),
     ("/api/users/00000000-0000-4000-8000-000000000000", {"role": "admin"}, 404, None),
     (None, {"role": "root"}, 400, "role"),
+    (None, {"role": "service"}, 400, "role"),  # a token role, never an account's
     (None, {"role": 1}, 400, "role"),
     (None, {}, 400, "role"),
     (None, {"role": "admin", "email": "x@example.com"}, 400, "email"),
