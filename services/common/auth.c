@@ -1,6 +1,8 @@
-/* auth.c - the per-request authorization check and token revocation. */
+/* auth.c - the per-request authorization check, token revocation, and
+ * minting service tokens. */
 #include "auth.h"
 
+#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "random.h"
 
 #define STATIC_ADMIN_SUB "admin-token"
 
@@ -50,6 +53,34 @@ static void refuse(http_request_t *r, int status, const char *code, const char *
     context_warn(&r->super, "request refused", LOG_STRING("reason", outcome), LOG_STRING("route", r->route),
                  LOG_STRING("client", r->client));
     http_respond_error(r, status, code, "%s", message);
+}
+
+/* Whether a verified token of role `caller` may use an endpoint meant for
+ * `audience`. Roles are kinds of caller, not ranks: an endpoint serves its
+ * own audience, and admins, who run the shop, may use every endpoint (an
+ * operator releasing a stuck reservation by hand). So a service token
+ * opens internal endpoints only, and a customer's never opens one. */
+static bool role_allows(jwt_role_t audience, jwt_role_t caller)
+{
+    return caller == audience || caller == JWT_ROLE_ADMIN;
+}
+
+/* The static admin token names no user: it opens admin and internal
+ * endpoints, not customer ones, which act on the caller's own account. */
+static bool static_admin_token_allows(jwt_role_t audience)
+{
+    return audience == JWT_ROLE_ADMIN || audience == JWT_ROLE_SERVICE;
+}
+
+/* What a 403 tells the caller it would have needed. */
+static const char *audience_description(jwt_role_t audience)
+{
+    switch (audience) {
+    case JWT_ROLE_CUSTOMER: return "this endpoint is for customers: it needs a customer or admin token";
+    case JWT_ROLE_ADMIN: return "this endpoint needs the admin role";
+    case JWT_ROLE_SERVICE: return "this endpoint is internal: it needs a service token or an admin credential";
+    }
+    return "this endpoint needs another role";
 }
 
 static void on_revocation_checked(void *data, const redisReply *reply, const char *error)
@@ -94,7 +125,7 @@ void auth_require(http_request_t *r, jwt_role_t role, auth_next_fn next)
     check->next = next;
 
     const char *admin_token = r->server->admin_token;
-    if (role == JWT_ROLE_ADMIN && equal_constant_time(token, len, admin_token, strlen(admin_token))) {
+    if (static_admin_token_allows(role) && equal_constant_time(token, len, admin_token, strlen(admin_token))) {
         count("admin_token");
         snprintf(check->claims.sub, sizeof(check->claims.sub), "%s", STATIC_ADMIN_SUB);
         check->claims.role = JWT_ROLE_ADMIN;
@@ -109,8 +140,11 @@ void auth_require(http_request_t *r, jwt_role_t role, auth_next_fn next)
         refuse(r, 401, "invalid_token", jwt_status_name(status), message);
         return;
     }
-    if (check->claims.role < role) {
-        refuse(r, 403, "forbidden", "forbidden", "this endpoint needs the admin role");
+    if (!role_allows(role, check->claims.role)) {
+        char message[160];
+        snprintf(message, sizeof(message), "%s, not a %s token", audience_description(role),
+                 jwt_role_name(check->claims.role));
+        refuse(r, 403, "forbidden", "forbidden", message);
         return;
     }
 
@@ -120,6 +154,74 @@ void auth_require(http_request_t *r, jwt_role_t role, auth_next_fn next)
     const char *argv[] = {"MGET", denied_key, revoked_key};
     step_redis_raw(&r->super, 3, argv, NULL, on_revocation_checked, check);
 }
+
+/* --- service tokens: what a service sends when it calls a peer ------------- */
+
+/* This thread's service token. Minting costs an HMAC and a JSON document,
+ * so a token serves every call of the thread until half its life is gone:
+ * a call sent at the last moment still has half the lifetime to arrive,
+ * far more than a call's budget (HTTP_CLIENT_TIMEOUT_MS, 2 s by default).
+ * Per thread (_Thread_local), so the workers neither share nor lock it. */
+typedef struct service_token {
+    bool minted;
+    char secret[AUTH_SECRET_MAX + 1]; /* what it was signed with and for */
+    char service[JWT_ID_MAX];
+    int64_t iat;
+    char authorization[sizeof("Bearer ") + JWT_TOKEN_MAX]; /* the header value */
+} service_token_t;
+
+static _Thread_local service_token_t service_token;
+
+/* True while `cached` may be sent again for `secret` and `service` at `now`:
+ * the same key and name, and less than half its lifetime gone (a clock set
+ * back before its iat counts as gone: a peer would see it as issued in the
+ * future). */
+static bool still_fresh(const service_token_t *cached, const char *secret, const char *service, int64_t now)
+{
+    return cached->minted && strcmp(cached->secret, secret) == 0 && strcmp(cached->service, service) == 0 &&
+           now >= cached->iat && now - cached->iat < AUTH_SERVICE_TOKEN_LIFETIME_S / 2;
+}
+
+const char *auth_service_authorization_at(const char *secret, const char *service, int64_t now)
+{
+    service_token_t *cached = &service_token;
+    if (still_fresh(cached, secret, service, now))
+        return cached->authorization;
+
+    cached->minted = false; /* until the new one is signed */
+    jwt_claims_t claims = {.role = JWT_ROLE_SERVICE, .iat = now, .exp = now + AUTH_SERVICE_TOKEN_LIFETIME_S};
+    if (strlen(secret) > AUTH_SECRET_MAX || strlen(service) >= sizeof(claims.sub))
+        goto Error;
+    snprintf(claims.sub, sizeof(claims.sub), "%s", service);
+    /* jti: unique, not secret (the signature is what protects the token) */
+    snprintf(claims.jti, sizeof(claims.jti), "%016" PRIx64 "%016" PRIx64, random_u64(), random_u64());
+    size_t prefix = strlen("Bearer ");
+    memcpy(cached->authorization, "Bearer ", prefix);
+    if (jwt_sign(&claims, secret, cached->authorization + prefix, sizeof(cached->authorization) - prefix) < 0)
+        goto Error;
+    snprintf(cached->secret, sizeof(cached->secret), "%s", secret);
+    snprintf(cached->service, sizeof(cached->service), "%s", service);
+    cached->iat = now;
+    cached->minted = true;
+    return cached->authorization;
+
+Error:
+    log_error(NULL, "cannot mint a service token", LOG_STRING("sub", service),
+              LOG_STRING("reason", "the service name is no token id, or the secret is too long"));
+    return NULL;
+}
+
+const char *auth_service_authorization(const char *secret, const char *service)
+{
+    return auth_service_authorization_at(secret, service, (int64_t)time(NULL));
+}
+
+const char *auth_peer_authorization(const worker_t *worker)
+{
+    return auth_service_authorization(worker->settings->jwt_secret, worker->settings->service);
+}
+
+/* --- revocation ---------------------------------------------------------------- */
 
 void auth_revoke_token(context_t *c, const jwt_claims_t *token, int64_t now, step_redis_fn next, void *data)
 {

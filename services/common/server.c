@@ -123,7 +123,7 @@ void server_config_load(server_config_t *config, const char *service, int defaul
         config_error(errors, "REDIS_URL", "%s", reason);
     config->admin_token = config_string_checked(errors, "ADMIN_TOKEN", DEFAULT_ADMIN_TOKEN, 16, 256);
     /* HS256 wants a key at least as long as its 32-byte output. */
-    config->jwt_secret = config_string_checked(errors, "JWT_SECRET", DEFAULT_JWT_SECRET, 32, 512);
+    config->jwt_secret = config_string_checked(errors, "JWT_SECRET", DEFAULT_JWT_SECRET, 32, AUTH_SECRET_MAX);
     /* Loopback (the native gateway) and Docker's default bridge networks
      * (Traefik); a LAN-wide range here would let LAN clients pick their IP. */
     const char *proxies = config_string("TRUSTED_PROXIES", "127.0.0.0/8, ::1, 172.16.0.0/12");
@@ -471,6 +471,7 @@ int server_run(const service_definition_t *service, const server_config_t *confi
     /* What each worker opens: exactly what the service declared. */
     worker_settings = (worker_settings_t){
         .service = config->service,
+        .jwt_secret = config->jwt_secret,
         .resources = service->resources,
         .pg =
             {

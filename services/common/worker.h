@@ -31,9 +31,10 @@ typedef enum worker_resource {
 } worker_resource_t;
 
 typedef struct worker_settings {
-    const char *service; /* prefix of the service's own fault flags, "inventory" */
-    unsigned resources;  /* worker_resource_t bits */
-    pg_pool_config_t pg; /* WORKER_POSTGRES */
+    const char *service;    /* "inventory": prefix of its own fault flags, sub of its service tokens */
+    const char *jwt_secret; /* JWT_SECRET: what the service signs its tokens for peers with (auth.h) */
+    unsigned resources;     /* worker_resource_t bits */
+    pg_pool_config_t pg;    /* WORKER_POSTGRES */
     redis_target_t redis;
     uint64_t redis_timeout_ms;        /* WORKER_REDIS */
     http_client_config_t http_client; /* WORKER_HTTP_CLIENT */

@@ -3,9 +3,12 @@
  * request without a usable token is refused 401 or 403 before anything
  * else; a valid token reaches the handler only once Redis has said it is
  * not revoked; revoked tokens, Redis down and a client who leaves first
- * each end the request without the handler. */
+ * each end the request without the handler. Each kind of endpoint
+ * (customer, admin, internal) lets in exactly its callers. Service tokens
+ * are minted as peers would send them, and renewed on time. */
 #include "test_support.h"
 
+#include <pthread.h>
 #include <time.h>
 
 #include "auth.h"
@@ -35,10 +38,20 @@ static void handle_admin(http_request_t *r)
     auth_require(r, JWT_ROLE_ADMIN, answer_allowed);
 }
 
+static void handle_internal(http_request_t *r)
+{
+    auth_require(r, JWT_ROLE_SERVICE, answer_allowed);
+}
+
 static const router_route_t routes[] = {
     {"GET", "/api/orders", handle_customer},
     {"GET", "/admin/settings", handle_admin},
+    {"GET", "/api/inventory/reservations", handle_internal},
 };
+
+#define CUSTOMER_PATH "/api/orders"
+#define ADMIN_PATH    "/admin/settings"
+#define INTERNAL_PATH "/api/inventory/reservations"
 
 /* --- fixture: a worker whose Redis is up (or down) ------------------------------ */
 
@@ -84,6 +97,15 @@ static jwt_claims_t fresh_claims(jwt_role_t role, int64_t age)
     return claims;
 }
 
+/* Claims of a service token as a peer would mint it: role service, its
+ * name (unique to this run) as sub. */
+static jwt_claims_t service_claims(void)
+{
+    jwt_claims_t claims = fresh_claims(JWT_ROLE_SERVICE, 10);
+    test_unique_id(claims.sub, sizeof(claims.sub), "service-");
+    return claims;
+}
+
 static void sign(const jwt_claims_t *claims, const char *secret, char *token, size_t size)
 {
     assert_true(jwt_sign(claims, secret, token, size) > 0);
@@ -118,6 +140,19 @@ static void assert_refused(http_double_t *d, int status, const char *code)
 {
     test_assert_error(d, status, code);
     assert_int_equal(handler_runs, 0);
+}
+
+/* Sends `Authorization: <authorization>` (none when NULL) to `path` and
+ * asserts that the handler ran with claims of `role`. */
+static void assert_allowed(test_fixture_t *f, const char *path, const char *authorization, jwt_role_t role)
+{
+    handler_runs = 0;
+    http_double_t *d = start_request(f, path, authorization);
+    test_request_exchange(f, d);
+    if (d->status != 200)
+        fail_msg("%s with '%.40s...': %d %s", path, authorization, d->status, d->body != NULL ? d->body : "");
+    assert_int_equal(handler_runs, 1);
+    assert_int_equal(seen.role, role);
 }
 
 /* Set by the revocation steps below (file scope: a step may outlive a
@@ -234,9 +269,8 @@ static void test_a_valid_token_reaches_the_handler_after_redis_answered(void **s
         jwt_role_t role;
         const char *path;
     } cases[] = {
-        {JWT_ROLE_CUSTOMER, "/api/orders"},
-        {JWT_ROLE_ADMIN, "/api/orders"}, /* more than enough */
-        {JWT_ROLE_ADMIN, "/admin/settings"},
+        {JWT_ROLE_CUSTOMER, CUSTOMER_PATH}, {JWT_ROLE_ADMIN, CUSTOMER_PATH}, /* admins may use every endpoint */
+        {JWT_ROLE_ADMIN, ADMIN_PATH},       {JWT_ROLE_SERVICE, INTERNAL_PATH}, {JWT_ROLE_ADMIN, INTERNAL_PATH},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char token[JWT_TOKEN_MAX];
@@ -319,13 +353,18 @@ static void test_tokens_issued_before_a_user_revocation_are_401(void **state)
 static void test_redis_down_is_503_dependency_unavailable(void **state)
 {
     test_fixture_t *f = *state;
-    char token[JWT_TOKEN_MAX];
+    char token[JWT_TOKEN_MAX], service[JWT_TOKEN_MAX];
     jwt_claims_t claims = fresh_claims(JWT_ROLE_CUSTOMER, 10);
     sign(&claims, SECRET, token, sizeof(token));
     assert_refused(exchange_with_token(f, "/api/orders", token), 503, "dependency_unavailable");
+    /* a service token is checked against the deny-lists like any other */
+    jwt_claims_t peer = service_claims();
+    sign(&peer, SECRET, service, sizeof(service));
+    assert_refused(exchange_with_token(f, INTERNAL_PATH, service), 503, "dependency_unavailable");
 
     /* the static admin token needs no revocation check */
     assert_int_equal(exchange_with_token(f, "/admin/settings", ADMIN_TOKEN)->status, 200);
+    assert_int_equal(exchange_with_token(f, INTERNAL_PATH, ADMIN_TOKEN)->status, 200);
 }
 
 static void test_a_client_leaving_before_redis_answers_ends_the_request(void **state)
@@ -347,6 +386,232 @@ static void test_a_client_leaving_before_redis_answers_ends_the_request(void **s
     assert_false(d->responded);
 }
 
+/* --- who may call which kind of endpoint ---------------------------------------- */
+
+static void test_a_service_token_is_403_on_customer_and_admin_endpoints(void **state)
+{
+    test_fixture_t *f = *state;
+    char token[JWT_TOKEN_MAX];
+    jwt_claims_t claims = service_claims();
+    sign(&claims, SECRET, token, sizeof(token));
+    for (int i = 0; i < 2; i++) {
+        http_double_t *d = exchange_with_token(f, i == 0 ? CUSTOMER_PATH : ADMIN_PATH, token);
+        assert_refused(d, 403, "forbidden");
+        test_assert_contains(d->body, "not a service token");
+    }
+    assert_int_equal(worker_pending(&f->worker), 0); /* refused before Redis was asked */
+}
+
+static void test_a_customer_token_is_403_on_an_internal_endpoint(void **state)
+{
+    test_fixture_t *f = *state;
+    char token[JWT_TOKEN_MAX];
+    jwt_claims_t claims = fresh_claims(JWT_ROLE_CUSTOMER, 10);
+    sign(&claims, SECRET, token, sizeof(token));
+    http_double_t *d = exchange_with_token(f, INTERNAL_PATH, token);
+    assert_refused(d, 403, "forbidden");
+    test_assert_contains(d->body, "internal");
+    assert_null(http_double_response_header(d, "www-authenticate")); /* authenticated, just not allowed */
+}
+
+static void test_an_internal_endpoint_without_a_usable_token_is_401(void **state)
+{
+    test_fixture_t *f = *state;
+    http_double_t *d = start_request(f, INTERNAL_PATH, NULL);
+    test_request_exchange(f, d);
+    assert_refused(d, 401, "unauthorized");
+    assert_string_equal(http_double_response_header(d, "www-authenticate"), "Bearer");
+
+    /* a service token signed with another key, or expired */
+    char foreign[JWT_TOKEN_MAX], expired[JWT_TOKEN_MAX];
+    jwt_claims_t claims = service_claims();
+    sign(&claims, "another-secret-0123456789abcdefgh", foreign, sizeof(foreign));
+    claims.iat = now() - 600;
+    claims.exp = now() - 300;
+    sign(&claims, SECRET, expired, sizeof(expired));
+    assert_refused(exchange_with_token(f, INTERNAL_PATH, foreign), 401, "invalid_token");
+    assert_refused(exchange_with_token(f, INTERNAL_PATH, expired), 401, "invalid_token");
+}
+
+static void test_internal_endpoints_take_service_tokens_and_admin_credentials(void **state)
+{
+    test_fixture_t *f = *state;
+    char service[JWT_TOKEN_MAX], admin[JWT_TOKEN_MAX], authorization[JWT_TOKEN_MAX + 8];
+    jwt_claims_t claims = service_claims();
+    sign(&claims, SECRET, service, sizeof(service));
+    snprintf(authorization, sizeof(authorization), "Bearer %s", service);
+    assert_allowed(f, INTERNAL_PATH, authorization, JWT_ROLE_SERVICE);
+    assert_string_equal(seen.sub, claims.sub); /* the handler learns which service called */
+
+    jwt_claims_t admin_claims = fresh_claims(JWT_ROLE_ADMIN, 10);
+    sign(&admin_claims, SECRET, admin, sizeof(admin));
+    snprintf(authorization, sizeof(authorization), "Bearer %s", admin);
+    assert_allowed(f, INTERNAL_PATH, authorization, JWT_ROLE_ADMIN);
+
+    assert_allowed(f, INTERNAL_PATH, "Bearer " ADMIN_TOKEN, JWT_ROLE_ADMIN);
+    assert_string_equal(seen.sub, "admin-token");
+}
+
+static void test_the_static_admin_token_is_no_customer(void **state)
+{
+    test_fixture_t *f = *state;
+    /* it names no user, so it opens no endpoint that acts on the caller's account */
+    assert_refused(exchange_with_token(f, CUSTOMER_PATH, ADMIN_TOKEN), 401, "invalid_token");
+}
+
+static void test_a_revoked_service_token_is_401(void **state)
+{
+    test_fixture_t *f = *state;
+    /* one token logged out by its jti; and every token a second service
+     * was issued up to a second, as after a leak (the next one it mints
+     * is good again) */
+    jwt_claims_t denied = service_claims(), leaked = service_claims();
+    jwt_claims_t minted_later = leaked;
+    test_unique_id(minted_later.jti, sizeof(minted_later.jti), "token-");
+    minted_later.iat = leaked.iat + 5;
+    revoke_token(f, &denied); /* before any request: the helpers wait for the worker to be idle */
+    revoke_user(f, leaked.sub, leaked.iat + 1);
+
+    char token[JWT_TOKEN_MAX];
+    sign(&denied, SECRET, token, sizeof(token));
+    assert_refused(exchange_with_token(f, INTERNAL_PATH, token), 401, "token_revoked");
+    sign(&leaked, SECRET, token, sizeof(token));
+    assert_refused(exchange_with_token(f, INTERNAL_PATH, token), 401, "token_revoked");
+    sign(&minted_later, SECRET, token, sizeof(token));
+    assert_int_equal(exchange_with_token(f, INTERNAL_PATH, token)->status, 200);
+
+    redisContext *redis = test_redis_connect();
+    freeReplyObject(
+        test_redis_command(redis, "DEL %s%s %s%s", AUTH_DENIED_PREFIX, denied.jti, AUTH_REVOKED_PREFIX, leaked.sub));
+    redisFree(redis);
+}
+
+/* --- minting service tokens ------------------------------------------------------ */
+
+#define MINTED_AT   1700000000 /* a fixed "now" for the cache tests */
+#define HALF_LIFE_S (AUTH_SERVICE_TOKEN_LIFETIME_S / 2)
+
+/* Verifies a minted "Bearer <token>" as a peer would at `at`. */
+static jwt_claims_t verify_minted(const char *authorization, const char *secret, int64_t at)
+{
+    assert_non_null(authorization);
+    assert_int_equal(strncmp(authorization, "Bearer ", 7), 0);
+    jwt_claims_t claims;
+    const char *token = authorization + 7;
+    jwt_status_t status = jwt_verify(token, strlen(token), secret, at, &claims);
+    if (status != JWT_VALID)
+        fail_msg("a minted token verifies as %s", jwt_status_name(status));
+    return claims;
+}
+
+static void test_a_minted_service_token_verifies_as_the_service(void **state)
+{
+    (void)state;
+    const char *authorization = auth_service_authorization_at(SECRET, "order", MINTED_AT);
+    jwt_claims_t claims = verify_minted(authorization, SECRET, MINTED_AT);
+    assert_int_equal(claims.role, JWT_ROLE_SERVICE);
+    assert_string_equal(claims.sub, "order");
+    assert_int_equal(claims.iat, MINTED_AT);
+    assert_int_equal(claims.exp, MINTED_AT + AUTH_SERVICE_TOKEN_LIFETIME_S);
+    assert_int_equal(strlen(claims.jti), 32);
+    assert_int_equal(strspn(claims.jti, "0123456789abcdef"), 32);
+    /* short-lived: refused once its lifetime is over */
+    jwt_claims_t after;
+    const char *token = authorization + 7;
+    assert_int_equal(jwt_verify(token, strlen(token), SECRET, MINTED_AT + AUTH_SERVICE_TOKEN_LIFETIME_S, &after),
+                     JWT_EXPIRED);
+}
+
+static void test_the_minted_token_is_kept_until_half_its_life_is_gone(void **state)
+{
+    (void)state;
+    char first[sizeof("Bearer ") + JWT_TOKEN_MAX], renewed[sizeof(first)];
+    snprintf(first, sizeof(first), "%s", auth_service_authorization_at(SECRET, "order", MINTED_AT));
+    for (int64_t age = 0; age < HALF_LIFE_S; age += 37)
+        assert_string_equal(auth_service_authorization_at(SECRET, "order", MINTED_AT + age), first);
+    assert_string_equal(auth_service_authorization_at(SECRET, "order", MINTED_AT + HALF_LIFE_S - 1), first);
+
+    /* half of it gone: a new token, issued now, with a jti of its own */
+    snprintf(renewed, sizeof(renewed), "%s", auth_service_authorization_at(SECRET, "order", MINTED_AT + HALF_LIFE_S));
+    assert_string_not_equal(renewed, first);
+    jwt_claims_t old = verify_minted(first, SECRET, MINTED_AT);
+    jwt_claims_t now_claims = verify_minted(renewed, SECRET, MINTED_AT + HALF_LIFE_S);
+    assert_int_equal(now_claims.iat, MINTED_AT + HALF_LIFE_S);
+    assert_string_not_equal(now_claims.jti, old.jti);
+    assert_string_equal(auth_service_authorization_at(SECRET, "order", MINTED_AT + HALF_LIFE_S + 1), renewed);
+
+    /* a clock set back before the token's iat: a peer would call it issued
+     * in the future, so it is minted again */
+    const char *back = auth_service_authorization_at(SECRET, "order", MINTED_AT);
+    assert_string_not_equal(back, renewed);
+    assert_int_equal(verify_minted(back, SECRET, MINTED_AT).iat, MINTED_AT);
+}
+
+static void test_another_secret_or_service_mints_another_token(void **state)
+{
+    (void)state;
+    static const char other_secret[] = "another-secret-0123456789abcdefgh";
+    char first[sizeof("Bearer ") + JWT_TOKEN_MAX];
+    snprintf(first, sizeof(first), "%s", auth_service_authorization_at(SECRET, "order", MINTED_AT));
+
+    const char *rekeyed = auth_service_authorization_at(other_secret, "order", MINTED_AT + 1);
+    assert_string_not_equal(rekeyed, first);
+    verify_minted(rekeyed, other_secret, MINTED_AT + 1);
+    jwt_claims_t claims;
+    assert_int_equal(jwt_verify(rekeyed + 7, strlen(rekeyed + 7), SECRET, MINTED_AT + 1, &claims), JWT_BAD_SIGNATURE);
+
+    const char *renamed = auth_service_authorization_at(other_secret, "payment", MINTED_AT + 2);
+    assert_string_equal(verify_minted(renamed, other_secret, MINTED_AT + 2).sub, "payment");
+    assert_string_equal(auth_service_authorization_at(other_secret, "payment", MINTED_AT + 3), renamed);
+}
+
+static void test_a_name_that_is_no_token_id_mints_nothing(void **state)
+{
+    (void)state;
+    static char long_secret[AUTH_SECRET_MAX + 2];
+    memset(long_secret, 's', sizeof(long_secret) - 1);
+    assert_null(auth_service_authorization_at(SECRET, "order service", MINTED_AT));
+    assert_null(auth_service_authorization_at(SECRET, "", MINTED_AT));
+    assert_null(auth_service_authorization_at(long_secret, "order", MINTED_AT));
+    /* and the next good call mints as usual */
+    assert_string_equal(verify_minted(auth_service_authorization_at(SECRET, "order", MINTED_AT), SECRET, MINTED_AT).sub,
+                        "order");
+}
+
+static void *mint_on_another_thread(void *out)
+{
+    snprintf(out, sizeof("Bearer ") + JWT_TOKEN_MAX, "%s", auth_service_authorization_at(SECRET, "order", MINTED_AT));
+    return NULL;
+}
+
+static void test_each_thread_mints_its_own_token(void **state)
+{
+    (void)state;
+    char mine[sizeof("Bearer ") + JWT_TOKEN_MAX], theirs[sizeof(mine)];
+    snprintf(mine, sizeof(mine), "%s", auth_service_authorization_at(SECRET, "order", MINTED_AT));
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, mint_on_another_thread, theirs), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    verify_minted(theirs, SECRET, MINTED_AT);
+    assert_string_not_equal(theirs, mine); /* its own cache, so its own jti */
+    /* and this thread's cache is untouched by the other's */
+    assert_string_equal(auth_service_authorization_at(SECRET, "order", MINTED_AT + 1), mine);
+}
+
+static void test_a_worker_mints_tokens_its_peers_accept(void **state)
+{
+    test_fixture_t *f = *state;
+    const char *authorization = auth_peer_authorization(&f->worker);
+    jwt_claims_t claims = verify_minted(authorization, SECRET, now());
+    assert_string_equal(claims.sub, "test"); /* the fixture's service */
+    assert_int_equal(claims.role, JWT_ROLE_SERVICE);
+    assert_allowed(f, INTERNAL_PATH, authorization, JWT_ROLE_SERVICE);
+    assert_string_equal(seen.sub, "test");
+    handler_runs = 0;
+    assert_refused(exchange_with_token(f, CUSTOMER_PATH, authorization + 7), 403, "forbidden");
+    assert_refused(exchange_with_token(f, ADMIN_PATH, authorization + 7), 403, "forbidden");
+}
+
 int main(void)
 {
     log_init("test_auth", LOG_ERROR);
@@ -360,6 +625,19 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tokens_issued_before_a_user_revocation_are_401, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_down_is_503_dependency_unavailable, setup_redis_down, teardown),
         cmocka_unit_test_setup_teardown(test_a_client_leaving_before_redis_answers_ends_the_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_service_token_is_403_on_customer_and_admin_endpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_customer_token_is_403_on_an_internal_endpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_internal_endpoint_without_a_usable_token_is_401, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_internal_endpoints_take_service_tokens_and_admin_credentials, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_static_admin_token_is_no_customer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_revoked_service_token_is_401, setup, teardown),
+        cmocka_unit_test(test_a_minted_service_token_verifies_as_the_service),
+        cmocka_unit_test(test_the_minted_token_is_kept_until_half_its_life_is_gone),
+        cmocka_unit_test(test_another_secret_or_service_mints_another_token),
+        cmocka_unit_test(test_a_name_that_is_no_token_id_mints_nothing),
+        cmocka_unit_test(test_each_thread_mints_its_own_token),
+        cmocka_unit_test_setup_teardown(test_a_worker_mints_tokens_its_peers_accept, setup, teardown),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }

@@ -294,6 +294,8 @@ static inline void test_fixture_open_worker(test_fixture_t *f, const char *servi
 {
     f->settings = test_settings(service, redis_up ? resources : resources & ~(unsigned)WORKER_REDIS);
     f->settings.resources = resources;
+    /* the server's key: what the worker mints its service tokens with */
+    f->settings.jwt_secret = TEST_JWT_SECRET;
     if (!redis_up) { /* declared, at an address that refuses */
         int port;
         f->refusing_fd = test_refusing_port(&port);
