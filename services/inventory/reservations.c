@@ -5,6 +5,9 @@
  *   POST /api/inventory/reservations/{id}/release  the order failed
  *
  * All three are idempotent, so the order service can retry them safely.
+ * They are internal endpoints: each starts with auth_require for a service
+ * token (an admin may call them too, to repair a saga by hand), and a
+ * customer's token or none is refused before anything is read or written.
  * Held reservations expire after RESERVATION_TTL_SECONDS; worker 0 sweeps
  * them and their stock returns.
  */
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "inventory.h"
 #include "log.h"
 #include "uuid.h"
@@ -20,10 +24,11 @@
 #define MAX_QTY     1000
 #define SWEEP_BATCH 100
 
-/* POST /reservations: validate -> reserve -> (retry once on a race) ->
- * answer_outcome, invalidating the cache when stock was held. */
+/* POST /reservations: authenticate -> validate -> reserve -> (retry once
+ * on a race) -> answer_outcome, invalidating the cache when stock was held. */
 typedef struct reservation_request {
     http_request_t *r;
+    const char *caller; /* the service (or admin) that asked: the token's sub */
     char order_id[65];
     size_t item_count;
     char skus[MAX_ITEMS][33];
@@ -31,9 +36,11 @@ typedef struct reservation_request {
     bool retried;
 } reservation_request_t;
 
-/* POST /reservations/{id}/commit or /release: the mode is the route's. */
+/* POST /reservations/{id}/commit or /release: authenticate -> transition
+ * -> answer_transition; the mode is the route's. */
 typedef struct transition {
     http_request_t *r;
+    const char *caller; /* the token's sub */
     const char *id;
     const char *statement;
     bool committing;
@@ -135,7 +142,7 @@ static void answer_outcome(void *data, const PGresult *result)
     if (strcmp(outcome, "held") == 0) {
         inventory_count_reservation("held", 1);
         context_info(&r->super, "reservation held", LOG_STRING("order_id", req->order_id),
-                     LOG_INT("items", req->item_count));
+                     LOG_INT("items", req->item_count), LOG_STRING("caller", req->caller));
         const char *skus[MAX_ITEMS];
         product_cache_invalidate_and_respond(r, sku_list(req, skus), req->item_count, 201, body, len);
         return;
@@ -186,13 +193,14 @@ static void reserve(reservation_request_t *req)
     step_query_catch(&req->r->super, "reservation_create", req->params, answer_outcome, retry_after_race, req);
 }
 
-void reservations_handle_create(http_request_t *r)
+static void hold_stock(http_request_t *r, const jwt_claims_t *who)
 {
     json_t *body = http_read_json_body(r);
     if (body == NULL)
         return;
     reservation_request_t *req = context_alloc(&r->super, sizeof(*req));
     req->r = r;
+    req->caller = who->sub;
     json_field_error_t error;
     json_t *items = read_reservation(body, req, &error);
     json_decref(body);
@@ -209,6 +217,11 @@ void reservations_handle_create(http_request_t *r)
     req->params[2] = ttl;
     free(items_text);
     reserve(req);
+}
+
+void reservations_handle_create(http_request_t *r)
+{
+    auth_require(r, JWT_ROLE_SERVICE, hold_stock);
 }
 
 /* --- commit and release ----------------------------------------------------- */
@@ -256,7 +269,7 @@ static void answer_transition(void *data, const PGresult *result)
             /* the transition this request asked for happened now */
             inventory_count_reservation(outcome, 1);
             context_info(&r->super, t->committing ? "reservation committed" : "reservation released",
-                         LOG_STRING("reservation_id", t->id));
+                         LOG_STRING("reservation_id", t->id), LOG_STRING("caller", t->caller));
             invalidate_and_respond(r, body, len, 200, body, len);
         } else {
             /* commit of a released one, or release of a committed one */
@@ -284,7 +297,7 @@ static void answer_transition(void *data, const PGresult *result)
     }
 }
 
-static void transition(http_request_t *r, bool committing)
+static void transition(http_request_t *r, const jwt_claims_t *who, bool committing)
 {
     const char *id = http_path_param(r, "id");
     if (id == NULL || !uuid_is_valid(id)) {
@@ -294,19 +307,29 @@ static void transition(http_request_t *r, bool committing)
         return;
     }
     transition_t *t = context_alloc(&r->super, sizeof(*t));
-    *t = (transition_t){r, id, committing ? "reservation_commit" : "reservation_release", committing};
+    *t = (transition_t){r, who->sub, id, committing ? "reservation_commit" : "reservation_release", committing};
     const char *params[] = {id};
     step_query(&r->super, t->statement, params, answer_transition, t);
 }
 
+static void commit_reservation(http_request_t *r, const jwt_claims_t *who)
+{
+    transition(r, who, true);
+}
+
+static void release_reservation(http_request_t *r, const jwt_claims_t *who)
+{
+    transition(r, who, false);
+}
+
 void reservations_handle_commit(http_request_t *r)
 {
-    transition(r, true);
+    auth_require(r, JWT_ROLE_SERVICE, commit_reservation);
 }
 
 void reservations_handle_release(http_request_t *r)
 {
-    transition(r, false);
+    auth_require(r, JWT_ROLE_SERVICE, release_reservation);
 }
 
 /* --- expiry sweep (a chore on worker 0) ----------------------------------------- */

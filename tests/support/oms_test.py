@@ -123,6 +123,30 @@ def make_token(claims, secret=JWT_SECRET, header=None, sign=True):
     return signing_input + "." + b64url(signature)
 
 
+SERVICE_TOKEN_LIFETIME = 300  # AUTH_SERVICE_TOKEN_LIFETIME_S in services/common/auth.h
+
+
+def signed_token(role, sub, lifetime=SERVICE_TOKEN_LIFETIME, secret=JWT_SECRET):
+    """A token of `role` for `sub` (a user id, or a service's name), issued
+    now with a jti of its own, signed as the services sign theirs."""
+    now = int(time.time())
+    return make_token({"sub": sub, "role": role, "iat": now, "exp": now + lifetime, "jti": uuid.uuid4().hex},
+                      secret)
+
+
+def service_headers(service="order"):
+    """Authorization for an internal endpoint (inventory's reservations), as
+    a peer sends it: a service token, role `service` and the calling
+    service's name as sub, minted now."""
+    return bearer(signed_token("service", service))
+
+
+def customer_headers():
+    """Authorization of a customer: a valid customer token for a user id of
+    its own."""
+    return bearer(signed_token("customer", str(uuid.uuid4())))
+
+
 def token_claims(token):
     """The payload of a JWT, decoded without checking anything."""
     payload = token.split(".")[1]

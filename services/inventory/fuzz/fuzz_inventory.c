@@ -3,7 +3,9 @@
  * Feeds: an HTTP/1-style request (services/common/fuzz/exchange.h) through
  * the service's own route table (main.c, included here) and handlers, with
  * PostgreSQL and Redis replaced by recorders that answer "down" and an
- * admin token added when the request has no Authorization header. The
+ * admin token added when the request has no Authorization header (the
+ * static one, which needs no Redis and opens both the admin endpoints and
+ * the internal reservation ones). The
  * bodies that matter: product create (POST /api/inventory/products),
  * product patch (PATCH /api/inventory/products/{sku}), reservation
  * (POST /api/inventory/reservations), and the reservation ids of commit and

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from oms_test import admin_headers, query, raw_request, running, stack, unique, wait_until
+from oms_test import admin_headers, query, raw_request, running, service_headers, stack, unique, wait_until
 
 
 def read_until_closed(sock, timeout=10):
@@ -54,12 +54,13 @@ def test_a_path_parameter_is_decoded_once(inventory):
 
 def test_a_reservation_id_with_a_nul_is_refused(inventory, product):
     sku = product()
-    res = inventory.post("/api/inventory/reservations", {"order_id": unique("ord-"), "items": [{"sku": sku, "qty": 1}]})
+    res = inventory.post("/api/inventory/reservations", {"order_id": unique("ord-"), "items": [{"sku": sku, "qty": 1}]},
+                         service_headers())
     assert res.status == 201, res
     reservation = res.json["id"]
     before = query("SELECT status FROM inventory.reservations WHERE id = %s", reservation)
     for action in ("commit", "release"):
-        res = inventory.post(f"/api/inventory/reservations/{reservation}%00/{action}")
+        res = inventory.post(f"/api/inventory/reservations/{reservation}%00/{action}", headers=service_headers())
         assert res.status == 400, res
         assert res.json["error"]["field"] == "id"
     assert query("SELECT status FROM inventory.reservations WHERE id = %s", reservation) == before
@@ -106,7 +107,7 @@ def test_a_body_without_a_content_type_is_refused(inventory):
 
 def reservation_request(framing, body):
     return (b"POST /api/inventory/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + framing + b"\r\n" + body)
+            b"Authorization: " + service_headers()["Authorization"].encode() + b"\r\n" + framing + b"\r\n" + body)
 
 
 @pytest.mark.parametrize("framing", [

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from oms_test import (BIN_DIR, ROOT, Service, admin_headers, connection_refused, query, raw_request, redis_cli,
-                      request, running, wait_until)
+                      request, running, service_headers, wait_until)
 
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -132,7 +132,7 @@ def test_metrics_pass_promtool_and_cover_design(product):
         wait_until(lambda: redis_cli("EXISTS", f"inventory:product:{sku}") == "1", 5, what="product cached")
         assert inventory.get(f"/api/inventory/products/{sku}").status == 200  # a hit
         res = inventory.post("/api/inventory/reservations",
-                             {"order_id": f"m-{sku}", "items": [{"sku": sku, "qty": 1}]})
+                             {"order_id": f"m-{sku}", "items": [{"sku": sku, "qty": 1}]}, service_headers())
         assert res.status == 201
 
         def low_in_database():

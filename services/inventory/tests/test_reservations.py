@@ -1,12 +1,15 @@
-"""Reservations: all-or-nothing holds, idempotency, commit/release, expiry,
-and the race for the last units."""
+"""Reservations: who may call them (services and admins), all-or-nothing
+holds, idempotency, commit/release, expiry, and the race for the last
+units."""
 import json
 import threading
+import time
 import uuid
 
 import pytest
 
-from oms_test import Service, query, raw_request, redis_cli, running, wait_until
+from oms_test import (Service, admin_headers, bearer, customer_headers, make_token, query, raw_request,
+                      redis_cli, running, service_headers, signed_token, unique, wait_until)
 
 
 def order_id():
@@ -23,7 +26,7 @@ def reservation_count():
 
 
 def reserve(inventory, oid, items):
-    return inventory.post("/api/inventory/reservations", {"order_id": oid, "items": items})
+    return inventory.post("/api/inventory/reservations", {"order_id": oid, "items": items}, service_headers())
 
 
 def status_of(reservation_id):
@@ -66,6 +69,93 @@ def served(inventory, sku, category):
     return (doc["stock"], doc["reserved"]), [(p["stock"], p["reserved"]) for p in page["items"] if p["sku"] == sku]
 
 
+# --- who may call: the reservation endpoints are internal, for services
+# (the order saga) and admins; anyone else is refused before anything is
+# read or written
+
+def refused_callers():
+    """(name, headers, status, code) of callers the internal endpoints refuse."""
+    revoked = unique("svc-").lower()  # a service of its own: revoking it touches no other test
+    now = int(time.time())
+    redis_cli("SET", f"oms:auth:revoked:{revoked}", str(now), "EX", "60")
+    return [
+        ("no token", {}, 401, "unauthorized"),
+        ("customer", customer_headers(), 403, "forbidden"),
+        ("another key", bearer(signed_token("service", "order", secret="not-the-lab-secret-0123456789abcdef")), 401,
+         "invalid_token"),
+        ("expired", bearer(make_token({"sub": "order", "role": "service", "iat": now - 900, "exp": now - 600,
+                                       "jti": uuid.uuid4().hex})), 401, "invalid_token"),
+        ("revoked service", bearer(make_token({"sub": revoked, "role": "service", "iat": now - 5, "exp": now + 295,
+                                               "jti": uuid.uuid4().hex})), 401, "token_revoked"),
+    ]
+
+
+def assert_refused(res, name, status, code):
+    assert res.status == status, (name, res)
+    assert res.error_code() == code, (name, res)
+    if status == 401:
+        assert res.headers["www-authenticate"].startswith("Bearer"), (name, res.headers)
+
+
+def test_reserving_needs_a_service_token_and_a_refusal_writes_nothing(inventory, product):
+    sku = product(stock=10)
+    count = reservation_count()
+    for name, headers, status, code in refused_callers():
+        oid = order_id()
+        res = inventory.post("/api/inventory/reservations", {"order_id": oid, "items": [{"sku": sku, "qty": 2}]},
+                             headers)
+        assert_refused(res, name, status, code)
+        assert query("SELECT count(*) FROM inventory.reservations WHERE order_id = %s", oid)[0][0] == 0, name
+    assert reservation_count() == count
+    assert levels(sku) == {sku: (10, 0)}
+    # the same body with a service token: held as before
+    oid = order_id()
+    res = inventory.post("/api/inventory/reservations", {"order_id": oid, "items": [{"sku": sku, "qty": 2}]},
+                         service_headers("order"))
+    assert res.status == 201 and res.json["status"] == "held", res
+    assert levels(sku) == {sku: (8, 2)}
+    held = wait_until(lambda: [l for l in inventory.log_lines()
+                               if l["msg"] == "reservation held" and l.get("order_id") == oid], 5,
+                      what="the reservation's log line")
+    assert held[0]["caller"] == "order"  # which service asked
+
+
+@pytest.mark.parametrize("action", ["commit", "release"])
+def test_commit_and_release_need_a_service_token_and_a_refusal_changes_nothing(inventory, product, action):
+    sku = product(stock=10)
+    held = reserve(inventory, order_id(), [{"sku": sku, "qty": 3}])
+    assert held.status == 201, held
+    rid = held.json["id"]
+    for name, headers, status, code in refused_callers():
+        res = inventory.post(f"/api/inventory/reservations/{rid}/{action}", headers=headers)
+        assert_refused(res, name, status, code)
+        assert status_of(rid) == "held", name
+        assert levels(sku) == {sku: (7, 3)}, name
+    # an unknown id is refused the same way: whether it exists is not told
+    res = inventory.post(f"/api/inventory/reservations/{uuid.uuid4()}/{action}", headers=customer_headers())
+    assert_refused(res, "customer, unknown id", 403, "forbidden")
+    res = inventory.post(f"/api/inventory/reservations/{rid}/{action}", headers=service_headers())
+    assert res.status == 200 and res.json["status"] == ("committed" if action == "commit" else "released"), res
+    assert levels(sku) == {sku: (7, 0) if action == "commit" else (10, 0)}
+
+
+@pytest.mark.parametrize("credential", ["admin token", "static admin token"])
+def test_admins_may_reserve_commit_and_release(inventory, product, credential):
+    """An operator can repair a stuck saga by hand."""
+    headers = bearer(signed_token("admin", str(uuid.uuid4()))) if credential == "admin token" else admin_headers()
+    a, b = product(stock=10), product(stock=10)
+    first = inventory.post("/api/inventory/reservations", {"order_id": order_id(), "items": [{"sku": a, "qty": 4}]},
+                           headers)
+    second = inventory.post("/api/inventory/reservations", {"order_id": order_id(), "items": [{"sku": b, "qty": 4}]},
+                            headers)
+    assert first.status == 201 and second.status == 201, (first, second)
+    commit = inventory.post(f"/api/inventory/reservations/{first.json['id']}/commit", headers=headers)
+    release = inventory.post(f"/api/inventory/reservations/{second.json['id']}/release", headers=headers)
+    assert commit.status == 200 and commit.json["status"] == "committed", commit
+    assert release.status == 200 and release.json["status"] == "released", release
+    assert levels(a, b) == {a: (6, 0), b: (10, 0)}
+
+
 def test_hold_commit_flow(inventory, product):
     a, b = product(stock=10), product(stock=5)
     oid = order_id()
@@ -78,15 +168,15 @@ def test_hold_commit_flow(inventory, product):
     # the API reflects the hold at once (cache invalidated before the answer)
     assert inventory.get(f"/api/inventory/products/{a}").json["stock"] == 7
 
-    commit = inventory.post(f"/api/inventory/reservations/{doc['id']}/commit")
+    commit = inventory.post(f"/api/inventory/reservations/{doc['id']}/commit", headers=service_headers())
     assert commit.status == 200 and commit.json["status"] == "committed"
     assert levels(a, b) == {a: (7, 0), b: (0, 0)}
     # idempotent: the same answer again, no further change
-    again = inventory.post(f"/api/inventory/reservations/{doc['id']}/commit")
+    again = inventory.post(f"/api/inventory/reservations/{doc['id']}/commit", headers=service_headers())
     assert again.status == 200 and again.json["status"] == "committed"
     assert levels(a, b) == {a: (7, 0), b: (0, 0)}
     # a committed reservation cannot be released
-    release = inventory.post(f"/api/inventory/reservations/{doc['id']}/release")
+    release = inventory.post(f"/api/inventory/reservations/{doc['id']}/release", headers=service_headers())
     assert release.status == 409 and release.error_code() == "reservation_committed"
     assert levels(a, b) == {a: (7, 0), b: (0, 0)}
 
@@ -95,13 +185,13 @@ def test_hold_release_flow(inventory, product):
     a = product(stock=10)
     res = reserve(inventory, order_id(), [{"sku": a, "qty": 4}])
     rid = res.json["id"]
-    release = inventory.post(f"/api/inventory/reservations/{rid}/release")
+    release = inventory.post(f"/api/inventory/reservations/{rid}/release", headers=service_headers())
     assert release.status == 200 and release.json["status"] == "released"
     assert levels(a) == {a: (10, 0)}
-    again = inventory.post(f"/api/inventory/reservations/{rid}/release")
+    again = inventory.post(f"/api/inventory/reservations/{rid}/release", headers=service_headers())
     assert again.status == 200 and again.json["status"] == "released"
     assert levels(a) == {a: (10, 0)}
-    commit = inventory.post(f"/api/inventory/reservations/{rid}/commit")
+    commit = inventory.post(f"/api/inventory/reservations/{rid}/commit", headers=service_headers())
     assert commit.status == 409 and commit.error_code() == "reservation_released"
     assert levels(a) == {a: (10, 0)}
 
@@ -182,9 +272,10 @@ def test_bad_reservation_input_changes_nothing(inventory, name, body, content_ty
     before_levels = query("SELECT sku, stock, reserved FROM inventory.products ORDER BY sku")
     before_count = reservation_count()
     if isinstance(body, dict):
-        res = inventory.post("/api/inventory/reservations", body)
+        res = inventory.post("/api/inventory/reservations", body, service_headers())
     else:
-        res = inventory.post("/api/inventory/reservations", raw=body, headers={"Content-Type": content_type})
+        res = inventory.post("/api/inventory/reservations", raw=body,
+                             headers=dict(service_headers(), **{"Content-Type": content_type}))
     assert res.status == status, res
     assert res.error_code() == ("unsupported_media_type" if status == 415 else "invalid_request"), res
     if field is not None:
@@ -214,8 +305,11 @@ def chunked(body, size):
     return out + b"0\r\n\r\n"
 
 
-CHUNKED_HEAD = (b"POST /api/inventory/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n")
+def chunked_head():
+    """The head of a chunked reservation, with a service token minted now."""
+    return (b"POST /api/inventory/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: " + service_headers()["Authorization"].encode() + b"\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
 
 
 def test_chunked_bodies_over_max_body_bytes_are_refused(product):
@@ -224,7 +318,7 @@ def test_chunked_bodies_over_max_body_bytes_are_refused(product):
     with running("inventory", MAX_BODY_BYTES=2048) as service:
         sku = product(stock=10)
         small = json.dumps({"order_id": order_id(), "items": [{"sku": sku, "qty": 1}]}).encode()
-        status, head, body = raw_request(service.port, CHUNKED_HEAD + chunked(small, 16))
+        status, head, body = raw_request(service.port, chunked_head() + chunked(small, 16))
         assert status == 201, body  # chunked bodies within the limit are read
         assert json.loads(body)["status"] == "held"
         assert levels(sku) == {sku: (9, 1)}
@@ -232,7 +326,7 @@ def test_chunked_bodies_over_max_body_bytes_are_refused(product):
         count = reservation_count()
         big = json.dumps({"order_id": order_id(), "items": [{"sku": sku, "qty": 1}], "pad": "x" * 4000}).encode()
         for chunk_size in (512, len(big)):  # many small chunks, or one over the limit by itself
-            status, head, body = raw_request(service.port, CHUNKED_HEAD + chunked(big, chunk_size))
+            status, head, body = raw_request(service.port, chunked_head() + chunked(big, chunk_size))
             assert status == 413, (chunk_size, head, body)
             assert b"content-type: application/json" in head
             assert json.loads(body)["error"]["code"] == "payload_too_large"
@@ -245,7 +339,7 @@ def test_chunked_bodies_over_max_body_bytes_are_refused(product):
 def test_commit_and_release_of_unknown_reservations(inventory, rid, status):
     count = reservation_count()
     for action in ("commit", "release"):
-        res = inventory.post(f"/api/inventory/reservations/{rid}/{action}")
+        res = inventory.post(f"/api/inventory/reservations/{rid}/{action}", headers=service_headers())
         assert res.status == status, res
         if status == 400:
             assert res.error_code() == "invalid_request" and res.json["error"]["field"] == "id"
@@ -316,7 +410,8 @@ def test_a_repeated_order_id_after_release_returns_the_released_reservation(inve
     oid = order_id()
     first = reserve(inventory, oid, [{"sku": a, "qty": 4}])
     assert first.status == 201
-    assert inventory.post(f"/api/inventory/reservations/{first.json['id']}/release").status == 200
+    released = inventory.post(f"/api/inventory/reservations/{first.json['id']}/release", headers=service_headers())
+    assert released.status == 200
     assert levels(a) == {a: (10, 0)}
     again = reserve(inventory, oid, [{"sku": a, "qty": 4}])
     assert again.status == 200, again
@@ -351,7 +446,7 @@ def test_releasing_an_expired_hold_returns_its_stock_once(inventory, product):
     wait_expired(res.json["id"])
     assert levels(a) == {a: (10, 0)}
     for _ in range(2):  # the order service's release, and its retry
-        release = inventory.post(f"/api/inventory/reservations/{res.json['id']}/release")
+        release = inventory.post(f"/api/inventory/reservations/{res.json['id']}/release", headers=service_headers())
         assert release.status == 200, release
         assert release.json["id"] == res.json["id"] and release.json["status"] == "expired"
         assert levels(a) == {a: (10, 0)}  # not returned a second time
@@ -362,16 +457,17 @@ def test_releasing_a_hold_past_its_time_before_the_sweep(product):
     # No sweep for ten minutes: release itself meets the hold whose time is up.
     with running("inventory", RESERVATION_SWEEP_INTERVAL_MS=600000) as service:
         a = product(stock=5)
-        res = service.post("/api/inventory/reservations", {"order_id": order_id(), "items": [{"sku": a, "qty": 5}]})
+        res = service.post("/api/inventory/reservations", {"order_id": order_id(), "items": [{"sku": a, "qty": 5}]},
+                           service_headers())
         assert res.status == 201
         force_expiry(res.json["id"])
-        release = service.post(f"/api/inventory/reservations/{res.json['id']}/release")
+        release = service.post(f"/api/inventory/reservations/{res.json['id']}/release", headers=service_headers())
         assert release.status == 200 and release.json["status"] == "released", release
         assert levels(a) == {a: (5, 0)}
-        again = service.post(f"/api/inventory/reservations/{res.json['id']}/release")
+        again = service.post(f"/api/inventory/reservations/{res.json['id']}/release", headers=service_headers())
         assert again.status == 200 and again.json["status"] == "released"
         assert levels(a) == {a: (5, 0)}
-        commit = service.post(f"/api/inventory/reservations/{res.json['id']}/commit")
+        commit = service.post(f"/api/inventory/reservations/{res.json['id']}/commit", headers=service_headers())
         assert commit.status == 409 and commit.error_code() == "reservation_released"
         assert levels(a) == {a: (5, 0)}
 
@@ -397,7 +493,7 @@ def test_reservations_invalidate_cached_products_and_list_pages(inventory, produ
         res = reserve(inventory, order_id(), [{"sku": sku, "qty": 4}])
         assert res.status == 201, res
     else:
-        res = inventory.post(f"/api/inventory/reservations/{held.json['id']}/{path}")
+        res = inventory.post(f"/api/inventory/reservations/{held.json['id']}/{path}", headers=service_headers())
         assert res.status == 200, res
     # gone before the answer: nothing stale can be served after it
     assert [redis_cli("EXISTS", key) for key in cache_keys(sku, category)] == ["0", "0"]
@@ -426,11 +522,12 @@ def test_a_commit_that_expires_a_hold_invalidates_the_cache(product):
     with running("inventory", RESERVATION_SWEEP_INTERVAL_MS=600000) as service:
         category = unique_category()
         sku = product(stock=5, category=category)
-        res = service.post("/api/inventory/reservations", {"order_id": order_id(), "items": [{"sku": sku, "qty": 5}]})
+        res = service.post("/api/inventory/reservations", {"order_id": order_id(), "items": [{"sku": sku, "qty": 5}]},
+                           service_headers())
         assert res.status == 201
         assert read_into_cache(service, sku, category) == ((0, 5), [(0, 5)])
         force_expiry(res.json["id"])
-        commit = service.post(f"/api/inventory/reservations/{res.json['id']}/commit")
+        commit = service.post(f"/api/inventory/reservations/{res.json['id']}/commit", headers=service_headers())
         assert commit.status == 409 and commit.error_code() == "reservation_expired"
         assert levels(sku) == {sku: (5, 0)}  # the commit expired it and the stock came back
         assert served(service, sku, category) == ((5, 0), [(5, 0)])
@@ -441,12 +538,13 @@ def test_held_reservations_expire_and_stock_returns(product):
     short = Service("inventory", RESERVATION_TTL_SECONDS=1, RESERVATION_SWEEP_INTERVAL_MS=100).start()
     try:
         sku = product(stock=10)
-        res = short.post("/api/inventory/reservations", {"order_id": order_id(), "items": [{"sku": sku, "qty": 6}]})
+        res = short.post("/api/inventory/reservations", {"order_id": order_id(), "items": [{"sku": sku, "qty": 6}]},
+                         service_headers())
         assert res.status == 201
         assert levels(sku) == {sku: (4, 6)}
         wait_expired(res.json["id"], timeout=10)
         assert levels(sku) == {sku: (10, 0)}
-        commit = short.post(f"/api/inventory/reservations/{res.json['id']}/commit")
+        commit = short.post(f"/api/inventory/reservations/{res.json['id']}/commit", headers=service_headers())
         assert commit.status == 409 and commit.error_code() == "reservation_expired"
         assert commit.json["error"]["reservation"]["id"] == res.json["id"]
         assert levels(sku) == {sku: (10, 0)}
@@ -461,11 +559,11 @@ def test_commit_of_an_expired_hold_is_refused_even_before_the_sweep(product):
     try:
         sku = product(stock=5)
         res = slow_sweep.post("/api/inventory/reservations",
-                              {"order_id": order_id(), "items": [{"sku": sku, "qty": 5}]})
+                              {"order_id": order_id(), "items": [{"sku": sku, "qty": 5}]}, service_headers())
         assert res.status == 201
         wait_until(lambda: query("SELECT expires_at <= now() FROM inventory.reservations WHERE id = %s",
                                  res.json["id"])[0][0], 10, what="the hold's time to run out")
-        commit = slow_sweep.post(f"/api/inventory/reservations/{res.json['id']}/commit")
+        commit = slow_sweep.post(f"/api/inventory/reservations/{res.json['id']}/commit", headers=service_headers())
         assert commit.status == 409 and commit.error_code() == "reservation_expired"
         assert commit.json["error"]["reservation"]["status"] == "expired"
         assert status_of(res.json["id"]) == "expired"

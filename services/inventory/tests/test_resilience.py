@@ -3,7 +3,7 @@ slow query that must not hold up anything else."""
 import threading
 import time
 
-from oms_test import query, redis_cli, running, stack, unique, wait_until
+from oms_test import admin_headers, query, redis_cli, running, service_headers, stack, unique, wait_until
 
 
 def levels(sku):
@@ -41,7 +41,7 @@ def test_postgres_down_gives_fast_503_and_recovers_without_restart(inventory):
         # while it is down, a write is refused and nothing hangs
         started = time.monotonic()
         res = inventory.post("/api/inventory/reservations",
-                             {"order_id": oid, "items": [{"sku": "ELEC-HDPH-001", "qty": 1}]})
+                             {"order_id": oid, "items": [{"sku": "ELEC-HDPH-001", "qty": 1}]}, service_headers())
         assert res.status == 503 and res.error_code() == "dependency_unavailable", res
         assert time.monotonic() - started < 2.5
     finally:
@@ -65,9 +65,18 @@ def test_redis_down_still_serves_from_postgres(inventory, product):
         assert ready.json["checks"]["redis"]["status"] == "down"
         res = inventory.get(f"/api/inventory/products/{sku}")
         assert res.status == 200 and res.json["stock"] == 4
-        # writes work too, and reads see them (nothing stale can be served)
+        # a token cannot be checked against the deny-lists now: a service's
+        # is refused like any other, before anything is written
+        refused = inventory.post("/api/inventory/reservations",
+                                 {"order_id": f"redis-down-{sku}", "items": [{"sku": sku, "qty": 1}]},
+                                 service_headers())
+        assert refused.status == 503 and refused.error_code() == "dependency_unavailable", refused
+        assert "redis" in refused.json["error"]["message"]
+        assert levels(sku) == (4, 0)
+        # writes work with the static admin credential (no deny-list to
+        # ask), and reads see them (nothing stale can be served)
         held = inventory.post("/api/inventory/reservations",
-                              {"order_id": f"redis-down-{sku}", "items": [{"sku": sku, "qty": 1}]})
+                              {"order_id": f"redis-down-{sku}", "items": [{"sku": sku, "qty": 1}]}, admin_headers())
         assert held.status == 201 and held.json["status"] == "held", held
         assert levels(sku) == (3, 1)
         assert inventory.get(f"/api/inventory/products/{sku}").json["stock"] == 3
