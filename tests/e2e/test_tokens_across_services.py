@@ -1,10 +1,13 @@
 """A token issued by the user service is verified by another service on
 its own: admin tokens open inventory's admin endpoints, and every kind of
-bad token is refused there exactly as at the user service."""
+bad token is refused there exactly as at the user service. Inventory's
+internal endpoints take service tokens, which open nothing at the user
+service, and refuse a logged-in customer."""
 import time
+import uuid
 
-from oms_test import (TEST_PASSWORD, admin_headers, bearer, client_ip, make_token, query, redis_cli, stack,
-                      token_claims, unique, wait_until)
+from oms_test import (TEST_PASSWORD, admin_headers, bearer, client_ip, make_token, query, redis_cli, service_headers,
+                      stack, token_claims, unique, wait_until)
 
 
 def log_in(user, email, password):
@@ -87,6 +90,33 @@ def test_bad_tokens_are_refused_by_user_and_inventory(services):
     assert inventory.get("/admin/faults", bearer(good)).status == 200
     # the logged-out token was refused at inventory by its deny-list check: twice
     assert inventory.metric("oms_auth_verifications_total", outcome="revoked") == revoked + 2
+
+
+def test_reservations_take_services_and_admins_not_customers(services):
+    user, inventory = services["user"], services["inventory"]
+    order = f"e2e-{uuid.uuid4()}"
+    body = {"order_id": order, "items": [{"sku": "ELEC-HDPH-001", "qty": 1}]}
+    before = query("SELECT stock, reserved FROM inventory.products WHERE sku = 'ELEC-HDPH-001'")
+    customer = log_in(user, "customer021@oms.example.com", "LabCustomer-021")
+    res = inventory.post("/api/inventory/reservations", body, bearer(customer))
+    assert res.status == 403 and res.error_code() == "forbidden", res
+    res = inventory.post("/api/inventory/reservations", body)
+    assert res.status == 401 and res.error_code() == "unauthorized", res
+    assert query("SELECT count(*) FROM inventory.reservations WHERE order_id = %s", order)[0][0] == 0
+    assert query("SELECT stock, reserved FROM inventory.products WHERE sku = 'ELEC-HDPH-001'") == before
+
+    held = inventory.post("/api/inventory/reservations", body, service_headers("order"))
+    assert held.status == 201, held
+    admin = log_in(user, "admin@oms.example.com", "LabAdmin-Password-1")
+    released = inventory.post(f"/api/inventory/reservations/{held.json['id']}/release", headers=bearer(admin))
+    assert released.status == 200 and released.json["status"] == "released", released
+    assert query("SELECT stock, reserved FROM inventory.products WHERE sku = 'ELEC-HDPH-001'") == before
+
+    # a service token is no user: the user service's endpoints refuse it
+    for method, path, body in [("GET", "/api/users/me", None), ("GET", "/api/users", None),
+                               ("POST", "/api/users/logout", None)]:
+        res = user.request(method, path, body, service_headers("order"))
+        assert res.status == 403 and res.error_code() == "forbidden", (path, res)
 
 
 def next_second():
