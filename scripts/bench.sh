@@ -43,6 +43,7 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${WRK_THREADS:-1}
 ADMIN_TOKEN=${ADMIN_TOKEN:-lab-admin-token-change-me}
+JWT_SECRET=${JWT_SECRET:-lab-jwt-secret-change-me-0123456789abcdef}
 PID_DIR=${STACK_DIR:-$ROOT/.run}/pids
 BENCH_SKUS=50
 scenarios=("$@")
@@ -88,8 +89,14 @@ bench_inventory() {
 
   run_wrk "GET product (cached)" "$TARGET/api/inventory/products/ELEC-HDPH-001"
   run_wrk "GET product list" "$TARGET/api/inventory/products?limit=20"
-  run_wrk "reserve+release, $BENCH_SKUS SKUs" "$TARGET" -s scripts/bench/reserve_release.lua -- "$BENCH_SKUS"
-  run_wrk "reserve+release, 1 SKU" "$TARGET" -s scripts/bench/reserve_release.lua -- 1
+  # Reservations are internal endpoints: the cycles call them as the order
+  # service does, with a service token (signature and Redis deny-list
+  # checked on every request), valid for the whole run.
+  local service_auth
+  service_auth="Authorization: Bearer $(JWT_SECRET=$JWT_SECRET scripts/service-token.py order $((DURATION + 300)))"
+  run_wrk "reserve+release, $BENCH_SKUS SKUs" "$TARGET" -s scripts/bench/reserve_release.lua -H "$service_auth" \
+    -- "$BENCH_SKUS"
+  run_wrk "reserve+release, 1 SKU" "$TARGET" -s scripts/bench/reserve_release.lua -H "$service_auth" -- 1
 
   # The loop never blocks: hold one connection in a 2-second query (the slow
   # database fault) and measure cached reads at the same time.

@@ -1,7 +1,9 @@
 -- wrk script: reserve one unit, then release that reservation; repeat.
 -- Each wrk thread keeps a queue of reservation ids to release, so about half
 -- the requests are reservations and half are releases; a "cycle" is one of
--- each. Counts are gathered from every thread in done().
+-- each. Counts are gathered from every thread in done(). The endpoints are
+-- internal: scripts/bench.sh passes a service token with -H, which wrk
+-- sends with every request.
 local threads = {}
 
 function setup(thread)
