@@ -2,14 +2,16 @@
 holds, idempotency, commit/release, expiry, and the race for the last
 units."""
 import json
+import os
+import subprocess
 import threading
 import time
 import uuid
 
 import pytest
 
-from oms_test import (Service, admin_headers, bearer, customer_headers, make_token, query, raw_request,
-                      redis_cli, running, service_headers, signed_token, unique, wait_until)
+from oms_test import (JWT_SECRET, ROOT, Service, admin_headers, bearer, customer_headers, make_token, query,
+                      raw_request, redis_cli, running, service_headers, signed_token, token_claims, unique, wait_until)
 
 
 def order_id():
@@ -137,6 +139,21 @@ def test_commit_and_release_need_a_service_token_and_a_refusal_changes_nothing(i
     res = inventory.post(f"/api/inventory/reservations/{rid}/{action}", headers=service_headers())
     assert res.status == 200 and res.json["status"] == ("committed" if action == "commit" else "released"), res
     assert levels(sku) == {sku: (7, 0) if action == "commit" else (10, 0)}
+
+
+def test_the_service_token_script_mints_what_inventory_accepts(inventory, product):
+    """scripts/service-token.py, for curl and the benchmarks."""
+    sku = product(stock=5)
+    script = os.path.join(ROOT, "scripts", "service-token.py")
+    out = subprocess.run([script, "order", "60"], env=dict(os.environ, JWT_SECRET=JWT_SECRET), check=True,
+                         capture_output=True, text=True)
+    token = out.stdout.strip()
+    claims = token_claims(token)
+    assert claims["role"] == "service" and claims["sub"] == "order" and claims["exp"] - claims["iat"] == 60
+    res = inventory.post("/api/inventory/reservations", {"order_id": order_id(), "items": [{"sku": sku, "qty": 1}]},
+                         bearer(token))
+    assert res.status == 201, res
+    assert levels(sku) == {sku: (4, 1)}
 
 
 @pytest.mark.parametrize("credential", ["admin token", "static admin token"])
