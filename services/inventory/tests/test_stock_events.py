@@ -6,15 +6,7 @@ import uuid
 import pytest
 
 from events import EventQueue
-from oms_test import JWT_SECRET, admin_headers, bearer, make_token, query, wait_until
-
-
-def service_headers():
-    """What the order service sends: a service token (role service)."""
-    import time
-    now = int(time.time())
-    return bearer(make_token({"sub": "order", "role": "service", "jti": uuid.uuid4().hex, "iat": now,
-                              "exp": now + 300}, JWT_SECRET))
+from oms_test import admin_headers, query, service_headers
 
 
 def reserve(inventory, sku, qty):
