@@ -9,6 +9,7 @@
  * A batch moves requests -> inflight -> the port's queue, and is freed on
  * the port's loop after its callback (or by the link when nobody waits).
  */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "broker.h"
 
 #include <errno.h>
@@ -20,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <amqp.h>
@@ -35,6 +38,7 @@
 #define IDLE_WAKE_MS    500 /* at least this often: heartbeats and deadlines */
 #define FRAME_MAX       131072
 #define ERROR_MAX       200
+#define STOP_GRACE_S    2 /* broker_stop waits this long for the thread before cutting its socket */
 
 enum { PENDING, ACKED, NACKED };
 
@@ -50,6 +54,7 @@ typedef struct batch {
     uint64_t deadline_ms;
     size_t resolved; /* acked or nacked */
     size_t confirmed;
+    char exchange[64]; /* copied: an orphan's messages may be gone */
     char error[ERROR_MAX];
     unsigned char state[]; /* per message: PENDING, ACKED, NACKED */
 } batch_t;
@@ -74,12 +79,16 @@ struct broker {
     bool stopping;
     char last_error[ERROR_MAX];
     atomic_bool up;
+    atomic_int socket_fd; /* the connection's socket, -1 without one (for broker_stop) */
 
     /* the link thread's own */
     amqp_connection_state_t conn;
     h2o_linklist_t inflight;
     uint64_t next_tag;
     uint64_t backoff_ms, next_attempt_ms;
+    bool logged_down; /* "rabbitmq unavailable" said for this outage */
+    bool blocked;     /* the broker blocks publishers (a memory or disk alarm) */
+    char blocked_reason[ERROR_MAX];
 };
 
 static metrics_family_t *messages_total, *connection_up;
@@ -157,7 +166,7 @@ static void answer(broker_t *broker, batch_t *b, const char *error)
         acked += b->state[i] == ACKED;
         nacked += b->state[i] == NACKED;
     }
-    const char *exchange = b->messages[0].exchange;
+    const char *exchange = b->exchange;
     count_messages(exchange, "confirmed", acked);
     count_messages(exchange, "nacked", nacked);
     count_messages(exchange, "failed", b->count - acked - nacked);
@@ -222,11 +231,13 @@ static void disconnect(broker_t *broker, const char *reason)
 {
     if (broker->conn == NULL)
         return;
+    atomic_store(&broker->socket_fd, -1);
     amqp_destroy_connection(broker->conn); /* no close handshake: the broker may not answer */
     broker->conn = NULL;
+    broker->blocked = false;
+    set_error(broker, reason); /* before `up` goes: readiness reads them in that order */
     atomic_store(&broker->up, false);
     metrics_gauge_set(connection_up, NULL, 0);
-    set_error(broker, reason);
     log_warn(NULL, "rabbitmq connection lost", LOG_STRING("reason", reason));
     while (!h2o_linklist_is_empty(&broker->inflight)) {
         batch_t *b = H2O_STRUCT_FROM_MEMBER(batch_t, link, broker->inflight.next);
@@ -234,6 +245,7 @@ static void disconnect(broker_t *broker, const char *reason)
         answer(broker, b, reason);
     }
     broker->backoff_ms = BACKOFF_MIN_MS;
+    broker->logged_down = true; /* "connection lost" said it */
     broker->next_attempt_ms = now_ms() + broker->backoff_ms;
 }
 
@@ -291,10 +303,22 @@ static int open_connection(broker_t *broker, char *error, size_t size)
     }
     amqp_set_handshake_timeout(conn, &timeout);
     amqp_set_rpc_timeout(conn, &timeout);
-    /* shown as the connection's name in the management UI */
-    amqp_table_entry_t name = {amqp_cstring_bytes("connection_name"),
-                               {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(broker->config.name)}};
-    amqp_table_t properties = {1, &name};
+    /* connection_name: shown in the management UI. capabilities: the two
+     * librabbitmq announces by default (ours replace its table), and
+     * connection.blocked, so that the broker says when a memory or disk
+     * alarm makes it stop reading what we publish. */
+    amqp_table_entry_t capabilities[] = {
+        {amqp_cstring_bytes("authentication_failure_close"), {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+        {amqp_cstring_bytes("consumer_cancel_notify"), {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+        {amqp_cstring_bytes("connection.blocked"), {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+    };
+    amqp_table_entry_t entries[] = {
+        {amqp_cstring_bytes("connection_name"),
+         {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(broker->config.name)}},
+        {amqp_cstring_bytes("capabilities"),
+         {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {3, capabilities}}},
+    };
+    amqp_table_t properties = {2, entries};
     amqp_rpc_reply_t login = amqp_login_with_properties(conn, t->vhost, 0, FRAME_MAX, broker->config.heartbeat_s,
                                                         &properties, AMQP_SASL_METHOD_PLAIN, t->user, t->password);
     if (login.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -321,10 +345,10 @@ static void try_connect(broker_t *broker)
 {
     char error[ERROR_MAX];
     if (open_connection(broker, error, sizeof(error)) != 0) {
-        bool first = broker->backoff_ms == 0;
         set_error(broker, error);
-        if (first || broker->backoff_ms >= BACKOFF_MAX_MS)
+        if (!broker->logged_down || broker->backoff_ms >= BACKOFF_MAX_MS) /* then every 5 s */
             log_warn(NULL, "rabbitmq unavailable", LOG_STRING("reason", error));
+        broker->logged_down = true;
         broker->backoff_ms = broker->backoff_ms == 0 ? BACKOFF_MIN_MS : broker->backoff_ms * 2;
         if (broker->backoff_ms > BACKOFF_MAX_MS)
             broker->backoff_ms = BACKOFF_MAX_MS;
@@ -332,7 +356,9 @@ static void try_connect(broker_t *broker)
         return;
     }
     broker->backoff_ms = 0;
+    broker->logged_down = false;
     set_error(broker, "");
+    atomic_store(&broker->socket_fd, amqp_get_sockfd(broker->conn));
     atomic_store(&broker->up, true);
     metrics_gauge_set(connection_up, NULL, 1);
     log_info(NULL, "rabbitmq connected", LOG_STRING("host", broker->target.host), LOG_INT("port", broker->target.port));
@@ -415,7 +441,16 @@ static void take_requests(broker_t *broker)
     while (!h2o_linklist_is_empty(&taken)) {
         batch_t *b = H2O_STRUCT_FROM_MEMBER(batch_t, link, taken.next);
         h2o_linklist_unlink(&b->link);
-        if (broker->conn != NULL) {
+        pthread_mutex_lock(&broker->lock);
+        bool orphan = b->port->detached;
+        pthread_mutex_unlock(&broker->lock);
+        if (orphan) {
+            answer(broker, b, "the port was closed"); /* nobody waits: not published */
+        } else if (broker->conn != NULL && broker->blocked) {
+            char reason[ERROR_MAX + 48];
+            snprintf(reason, sizeof(reason), "RabbitMQ blocks publishers: %s", broker->blocked_reason);
+            answer(broker, b, reason);
+        } else if (broker->conn != NULL) {
             publish(broker, b);
         } else {
             char reason[ERROR_MAX + 32];
@@ -444,6 +479,22 @@ static void on_frame(broker_t *broker, const amqp_frame_t *frame)
         resolve(broker, nack->delivery_tag, nack->multiple, NACKED);
         return;
     }
+    case AMQP_CONNECTION_BLOCKED_METHOD: {
+        /* A publish now would never be read: librabbitmq would wait in its
+         * send for good. Batches fail at once until UNBLOCKED. */
+        const amqp_connection_blocked_t *blocked = frame->payload.method.decoded;
+        broker->blocked = true;
+        snprintf(broker->blocked_reason, sizeof(broker->blocked_reason), "%.*s", (int)blocked->reason.len,
+                 (const char *)blocked->reason.bytes);
+        set_error(broker, broker->blocked_reason);
+        log_warn(NULL, "rabbitmq blocks publishers", LOG_STRING("reason", broker->blocked_reason));
+        return;
+    }
+    case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        broker->blocked = false;
+        set_error(broker, "");
+        log_info(NULL, "rabbitmq takes publishes again");
+        return;
     case AMQP_CHANNEL_CLOSE_METHOD:
     case AMQP_CONNECTION_CLOSE_METHOD: {
         /* The broker closes on an error (an exchange deleted under us) or
@@ -563,6 +614,7 @@ broker_t *broker_start(const broker_config_t *config)
     h2o_linklist_init_anchor(&broker->requests);
     h2o_linklist_init_anchor(&broker->inflight);
     snprintf(broker->last_error, sizeof(broker->last_error), "not connected yet");
+    atomic_store(&broker->socket_fd, -1);
     /* the thread never takes SIGTERM/SIGINT: the main thread waits for them */
     sigset_t all, previous;
     sigfillset(&all);
@@ -604,7 +656,17 @@ void broker_stop(broker_t *broker)
     broker->stopping = true;
     pthread_mutex_unlock(&broker->lock);
     wake(broker);
-    pthread_join(broker->thread, NULL);
+    /* The thread may be stuck in a send the broker never reads (librabbitmq
+     * waits there without a deadline): after a while, cut the socket. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += STOP_GRACE_S;
+    if (pthread_timedjoin_np(broker->thread, NULL, &deadline) != 0) {
+        int fd = atomic_load(&broker->socket_fd);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+        pthread_join(broker->thread, NULL);
+    }
     if (broker->conn != NULL) {
         /* a polite close when the broker answers in time: it then logs a
          * clean disconnect instead of "connection closed abruptly" */
@@ -659,17 +721,19 @@ void broker_port_close(broker_port_t *port)
     if (port == NULL)
         return;
     broker_t *broker = port->broker;
+    /* All of it under the lock: the link thread frees a detached port once
+     * its last batch is answered, which must not happen while this still
+     * uses it (the lock order, broker then queue, is answer()'s too). */
     pthread_mutex_lock(&broker->lock);
     port->detached = true;
     bool last = port->outstanding == 0;
-    pthread_mutex_unlock(&broker->lock);
-    /* answers delivered but not yet read: nobody will read them now */
-    while (!h2o_linklist_is_empty(&port->receiver._messages)) {
+    while (!h2o_linklist_is_empty(&port->receiver._messages)) { /* answers nobody will read now */
         batch_t *b = H2O_STRUCT_FROM_MEMBER(batch_t, super.link, port->receiver._messages.next);
         h2o_linklist_unlink(&b->super.link);
         free(b);
     }
     h2o_multithread_unregister_receiver(port->receiver.queue, &port->receiver);
+    pthread_mutex_unlock(&broker->lock);
     if (last)
         free(port);
 }
@@ -687,6 +751,7 @@ int broker_publish(broker_port_t *port, const broker_message_t *messages, size_t
     if (b == NULL)
         return -1;
     *b = (batch_t){.port = port, .messages = messages, .count = count, .cb = cb, .data = data};
+    snprintf(b->exchange, sizeof(b->exchange), "%s", messages[0].exchange);
     pthread_mutex_lock(&broker->lock);
     h2o_linklist_insert(&broker->requests, &b->link);
     port->outstanding++;

@@ -28,7 +28,9 @@
  * content_type application/json and a traceparent header, and a batch is
  * answered once the broker has confirmed (or refused) all of it - or the
  * connection failed, or no confirm came within confirm_timeout_ms (the
- * connection is then dropped and reopened). The answer says how many of
+ * connection is then dropped and reopened). While the broker blocks
+ * publishers (connection.blocked: a memory or disk alarm), batches fail at
+ * once rather than wait in a send it would never read. The answer says how many of
  * the batch, counted from its first message, are confirmed: what a caller
  * may now mark as sent. Messages after the first unconfirmed one may or
  * may not have reached the broker, so a caller sends them again (at least
@@ -111,8 +113,11 @@ void broker_last_error(broker_t *broker, char *out, size_t size);
  * allocation failure. */
 broker_port_t *broker_port_open(broker_t *broker, h2o_multithread_queue_t *queue);
 
-/* Detaches the port: batches under way will not call back (their data is
- * left to the caller, as at process exit). Call on the port's loop. */
+/* Detaches the port: batches under way will not call back, and those not
+ * yet published are not published. Their messages may still be read by
+ * the link until it has dropped them, so a caller that closes a port with
+ * batches under way leaves their data to the process exit (the server
+ * does so only past its shutdown deadline). Call on the port's loop. */
 void broker_port_close(broker_port_t *port);
 
 /* Batches published through this port not answered yet (for shutdown). */

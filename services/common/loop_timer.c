@@ -6,9 +6,9 @@
  * when a deadline comes earlier than the one it is set to. A later
  * deadline, or a stopped timer, leaves it as it is; it then fires early,
  * finds nothing due and is set again, about once per timeout length
- * instead of once per request. Timers due at once (delay 0) do not use it
- * at all: a zero-length h2o timeout makes the loop's next turn run them
- * without waiting.
+ * instead of once per request. Timers due at once (delay 0) run on the
+ * loop's next turn through a zero-length h2o timeout; the timerfd is then
+ * only a backstop a second away, which a busy loop has armed already.
  */
 #include "loop_timer.h"
 
@@ -27,6 +27,8 @@ typedef struct timer_heap {
     h2o_timeout_t zero;       /* h2o's "on the next turn" */
     h2o_timeout_entry_t due;  /* linked while a timer is due now */
 } timer_heap_t;
+
+#define DUE_BACKSTOP_MS 1000
 
 static __thread timer_heap_t *heap;
 
@@ -78,11 +80,13 @@ static void arm(void)
 {
     if (heap->count == 0)
         return; /* an armed timerfd may fire for nothing: harmless */
-    uint64_t next = heap->items[1]->deadline_ms;
-    if (next <= loop_now_ms()) {
+    uint64_t next = heap->items[1]->deadline_ms, now = loop_now_ms();
+    if (next <= now) {
         if (!h2o_timeout_is_linked(&heap->due))
             h2o_timeout_link(heap->loop, &heap->zero, &heap->due);
-        return;
+        /* h2o's timeouts follow the wall clock: should it step back, the
+         * timerfd (monotonic) still runs these within DUE_BACKSTOP_MS */
+        next = now + DUE_BACKSTOP_MS;
     }
     if (heap->armed_ms != 0 && heap->armed_ms <= next)
         return; /* it fires no later than needed */
@@ -125,6 +129,8 @@ static void on_timerfd_readable(h2o_socket_t *sock, const char *err)
     ssize_t r = read(heap->fd, &expirations, sizeof(expirations));
     (void)r;
     heap->armed_ms = 0;
+    if (h2o_timeout_is_linked(&heap->due))
+        h2o_timeout_unlink(&heap->due); /* stale after a clock step: linked again when needed */
     run_due();
 }
 

@@ -72,7 +72,7 @@ void outbox_metrics_register(void)
     static const double lag_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900};
     pending_gauge = metrics_gauge("oms_outbox_pending", "Outbox events written but not yet confirmed by RabbitMQ.", NULL);
     lag_histogram = metrics_histogram("oms_outbox_publish_lag_seconds",
-                                      "Time from an outbox event's commit to RabbitMQ's confirm.", NULL, lag_buckets,
+                                      "Time from an outbox event's write (its transaction's start) to RabbitMQ's confirm.", NULL, lag_buckets,
                                       sizeof(lag_buckets) / sizeof(lag_buckets[0]));
 }
 
@@ -90,19 +90,20 @@ int outbox_check_schema(const char *schema)
  * rows in one statement; without the lease it reads nothing. */
 static const char claim_sql[] =
     "WITH lease AS ("
-    " INSERT INTO %1$s.outbox_relay AS l (singleton, holder, lease_until)"
+    " INSERT INTO \"%1$s\".outbox_relay AS l (singleton, holder, lease_until)"
     " VALUES (true, $1, clock_timestamp() + $3::int * interval '1 millisecond')"
     " ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until"
     " WHERE l.holder = excluded.holder OR l.lease_until < clock_timestamp()"
     " RETURNING 1)"
     " SELECT o.seq, o.id, o.routing_key, o.payload::text, o.traceparent, extract(epoch FROM o.created_at)::float8"
-    " FROM %1$s.outbox o"
+    " FROM \"%1$s\".outbox o"
     " WHERE EXISTS (SELECT 1 FROM lease) AND o.published_at IS NULL AND o.seq > $4::bigint"
     " ORDER BY o.seq LIMIT $2::int";
 static const char mark_sql[] =
-    "UPDATE %1$s.outbox SET published_at = now() WHERE seq = ANY($1::bigint[]) AND published_at IS NULL";
-static const char backlog_sql[] = "SELECT count(*) FROM %1$s.outbox WHERE published_at IS NULL";
-static const char prune_sql[] = "DELETE FROM %1$s.outbox WHERE seq IN (SELECT seq FROM %1$s.outbox"
+    "UPDATE \"%1$s\".outbox SET published_at = now() WHERE seq = ANY($1::bigint[]) AND published_at IS NULL";
+static const char backlog_sql[] = "SELECT count(*) FROM \"%1$s\".outbox WHERE published_at IS NULL";
+/* by id (the primary key) of rows the published_at index finds */
+static const char prune_sql[] = "DELETE FROM \"%1$s\".outbox WHERE id IN (SELECT id FROM \"%1$s\".outbox"
                                 " WHERE published_at < now() - $1::int * interval '1 hour' LIMIT " PRUNE_ROWS ")";
 
 static char *format_sql(const char *format, const char *schema)

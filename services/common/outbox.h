@@ -17,7 +17,11 @@
  * A crash, a broker outage or a database outage anywhere in between leaves
  * rows unmarked, and they are published again later: at least once, in
  * order. Consumers drop the duplicates by the event id (the AMQP
- * message_id).
+ * message_id). One case the relay cannot keep in order: when the broker
+ * refuses one message (a nack: an internal error, a full queue with
+ * reject-publish) but takes the ones after it, those reach consumers
+ * before the refused one is sent again. Nothing is lost: the relay marks
+ * nothing from the refused message on.
  *
  * When does it run? An insert into the outbox fires a NOTIFY at commit
  * (the trigger installed by public.oms_install_outbox,
@@ -32,8 +36,9 @@
  * when the holder dies, another takes over once the lease expires.
  *
  * Metrics: oms_outbox_pending (rows not yet published, counted about once
- * a second), oms_outbox_publish_lag_seconds (from the row's commit to its
- * confirm), and the broker's messaging_messages_total.
+ * a second), oms_outbox_publish_lag_seconds (from the row's created_at,
+ * its transaction's start, to its confirm), and the broker's
+ * messaging_messages_total.
  */
 #ifndef OMS_OUTBOX_H
 #define OMS_OUTBOX_H

@@ -796,8 +796,10 @@ size_t pg_pool_pending(const pg_pool_t *pool)
 
 int pg_pool_listen(pg_pool_t *pool, const char *channel, pg_notify_fn cb, void *data)
 {
-    if (strlen(channel) >= sizeof(pool->listen))
-        return -1;
+    conn_state_t first = pool->conns[0].state;
+    bool too_late = channel[0] != '\0' && (first == CONN_IDLE || first == CONN_BUSY);
+    if (strlen(channel) >= sizeof(pool->listen) || too_late)
+        return -1; /* too late: the first connection is ready without it */
     snprintf(pool->listen, sizeof(pool->listen), "%s", channel);
     pool->on_notify = cb;
     pool->notify_data = data;

@@ -102,7 +102,8 @@ size_t pg_pool_pending(const pg_pool_t *pool);
  * `cb(data, channel)` for each NOTIFY. Call right after pg_pool_create,
  * before the loop runs. Notifications sent while that connection was down
  * are lost, so a listener also looks for work now and then (outbox.h
- * does). Returns 0, or -1 for a channel name too long. */
+ * does). Returns 0, or -1 for a channel name too long or when the first
+ * connection is already past connecting. "" stops the calls. */
 int pg_pool_listen(pg_pool_t *pool, const char *channel, pg_notify_fn cb, void *data);
 
 /* Makes every following query first sleep `ms` milliseconds inside the

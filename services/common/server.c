@@ -161,9 +161,14 @@ void server_config_load(server_config_t *config, const char *service, int defaul
     config->outbox = (outbox_config_t){
         .batch_size = (size_t)config_long(errors, "OUTBOX_BATCH_SIZE", 500, 1, BROKER_BATCH_MAX),
         .sweep_interval_ms = (uint64_t)config_long(errors, "OUTBOX_SWEEP_MS", 1000, 10, 600000),
+        /* longer than a batch can take (its claim, its confirm, its mark):
+         * a relay waiting for a confirm must not lose its lease to another */
         .lease_ms = 30000,
         .retention_hours = (int)config_long(errors, "OUTBOX_RETENTION_HOURS", 24, 1, 24 * 365),
     };
+    uint64_t batch_ms = config->broker.confirm_timeout_ms + 2 * config->pg_query_timeout_ms;
+    if (config->outbox.lease_ms < 2 * batch_ms)
+        config->outbox.lease_ms = 2 * batch_ms;
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
     int level = config_choice(errors, "LOG_LEVEL", levels, LOG_INFO);
     const char *service_name = config_string("OTEL_SERVICE_NAME", service);

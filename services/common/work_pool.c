@@ -203,9 +203,11 @@ void work_pool_detach(worker_t *worker)
         }
     }
     bool last = port->running == 0;
-    pthread_mutex_unlock(&pool.lock);
+    /* still under the lock: a pool thread frees a detached port when its
+     * last job ends, which must not happen while this still uses it */
     drop_messages(&port->receiver._messages);
     h2o_multithread_unregister_receiver(worker->queue, &port->receiver);
+    pthread_mutex_unlock(&pool.lock);
     if (last)
         free(port);
 }

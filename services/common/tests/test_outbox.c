@@ -151,7 +151,7 @@ static void test_statements_are_made_for_a_valid_schema_only(void **state)
     assert_int_equal(outbox_check_schema("inventory"), 0);
     outbox_config_t good = {.schema = "inventory"};
     assert_int_equal(outbox_statements(&good, st), 0);
-    test_assert_contains(st[0].sql, "FROM inventory.outbox o");
+    test_assert_contains(st[0].sql, "FROM \"inventory\".outbox o");
     for (size_t i = 0; i < OUTBOX_STATEMENT_COUNT; i++)
         free((char *)st[i].sql);
 }

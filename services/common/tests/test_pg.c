@@ -610,6 +610,8 @@ static void test_the_first_connection_listens_and_listens_again_after_a_reconnec
     assert_int_equal(pg_pool_listen(pool, CHANNEL, on_notify, &n), 0);
     int pid = wait_listening(loop, 0);
     warm_up(loop, pool); /* queries on the pool do not disturb the listener */
+    notified_t late = {0};
+    assert_int_equal(pg_pool_listen(pool, "oms_unit_test_late", on_notify, &late), -1); /* it would never LISTEN */
 
     assert_int_equal(exec_blocking("NOTIFY " CHANNEL), 0);
     wait_notified(loop, &n, 1);
