@@ -277,13 +277,16 @@ static void update_product(http_request_t *r, const jwt_claims_t *who)
     json_t *body = sku != NULL ? read_product_body(r, false, &f) : NULL;
     if (body == NULL)
         return;
+    char traceparent[TRACE_TRACEPARENT_LEN + 1];
+    trace_format_traceparent(&r->super.trace, traceparent);
     const char *params[] = {sku,
                             f.name,
                             f.description,
                             f.category,
                             int_param(r, f.has_price, f.price_cents),
                             int_param(r, f.has_adjustment, f.stock_adjustment),
-                            int_param(r, f.has_threshold, f.low_stock_threshold)};
+                            int_param(r, f.has_threshold, f.low_stock_threshold),
+                            traceparent};
     step_query_catch(&r->super, "product_update", params, invalidate_and_answer, answer_refusal,
                      new_write(r, sku, false));
     json_decref(body);

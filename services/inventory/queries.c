@@ -29,7 +29,9 @@ const pg_statement_t inventory_statements[] = {
      8},
 
     /* NULL parameters leave a column as it is; the stock change is relative
-     * so concurrent adjustments add up instead of overwriting each other. */
+     * so concurrent adjustments add up instead of overwriting each other.
+     * $8 is the request's traceparent: a stock event this change writes
+     * carries it (the trigger runs at the end of the statement). */
     {"product_update",
      "UPDATE inventory.products SET"
      "  name = coalesce($2, name),"
@@ -39,11 +41,13 @@ const pg_statement_t inventory_statements[] = {
      "  stock = stock + coalesce($6::int, 0),"
      "  low_stock_threshold = coalesce($7::int, low_stock_threshold),"
      "  updated_at = now()"
+     " FROM (SELECT set_config('oms.traceparent', coalesce($8, ''), true)) AS trace" /* for the stock events (005) */
      " WHERE sku = $1"
      " RETURNING inventory.product_json(products)::text",
-     7},
+     8},
 
-    {"reservation_create", "SELECT outcome, body::text FROM inventory.reserve($1, $2::jsonb, $3::int)", 3},
+    /* $4: the request's traceparent, for the stock events it may write */
+    {"reservation_create", "SELECT outcome, body::text FROM inventory.reserve($1, $2::jsonb, $3::int, $4)", 4},
     {"reservation_commit", "SELECT outcome, body::text FROM inventory.commit_reservation($1::uuid)", 1},
     {"reservation_release", "SELECT outcome, body::text FROM inventory.release_reservation($1::uuid)", 1},
     {"reservation_expire", "SELECT expired, array_to_json(skus)::text FROM inventory.expire_reservations($1::int)", 1},

@@ -32,7 +32,7 @@ typedef struct reservation_request {
     char order_id[65];
     size_t item_count;
     char skus[MAX_ITEMS][33];
-    const char *params[3]; /* order_id, items document, TTL: kept for one retry */
+    const char *params[4]; /* order_id, items document, TTL, traceparent: kept for one retry */
     bool retried;
 } reservation_request_t;
 
@@ -215,6 +215,9 @@ static void hold_stock(http_request_t *r, const jwt_claims_t *who)
     req->params[0] = req->order_id;
     req->params[1] = context_strdup(&r->super, items_text, SIZE_MAX);
     req->params[2] = ttl;
+    char traceparent[TRACE_TRACEPARENT_LEN + 1];
+    trace_format_traceparent(&r->super.trace, traceparent);
+    req->params[3] = context_strdup(&r->super, traceparent, SIZE_MAX);
     free(items_text);
     reserve(req);
 }

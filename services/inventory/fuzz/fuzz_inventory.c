@@ -219,6 +219,19 @@ static bool same_param(const char *got, const char *want)
     return got == NULL ? want == NULL : want != NULL && strcmp(got, want) == 0;
 }
 
+/* The W3C shape the service formats its own span in: 00-<32 hex>-<16 hex>-<2 hex>. */
+static bool is_traceparent(const char *value)
+{
+    if (value == NULL || strlen(value) != 55)
+        return false;
+    for (size_t i = 0; i < 55; i++) {
+        bool dash = i == 2 || i == 35 || i == 52;
+        if (dash ? value[i] != '-' : strchr("0123456789abcdef", value[i]) == NULL)
+            return false;
+    }
+    return true;
+}
+
 static void check_params(const fuzz_backend_call_t *call, const char *const *want, size_t count)
 {
     FUZZ_CHECK(call->arg_count == count, "%s with %zu parameters", call->name, call->arg_count);
@@ -267,7 +280,13 @@ static void check_product(const fuzz_exchange_t *ex, bool creating)
     if (call != NULL) {
         FUZZ_CHECK(verdict != FUZZ_INVALID, "%s ran for a body the reference refuses: '%s' (path '%s')", statement,
                    fuzz_show(ex->body, ex->body_len), fuzz_show(ex->path, ex->path_len));
-        check_params(call, want.text, creating ? 8 : 7);
+        if (creating) {
+            check_params(call, want.text, 8);
+        } else { /* the 8th: the request's traceparent, for the stock events */
+            want.text[7] = call->arg_count == 8 ? call->args[7] : NULL;
+            check_params(call, want.text, 8);
+            FUZZ_CHECK(is_traceparent(call->args[7]), "product_update's traceparent is not one");
+        }
     } else if (clean && verdict == FUZZ_VALID) {
         FUZZ_CHECK(false, "%s refused (%d: %s) for a body the reference accepts: '%s'", creating ? "create" : "patch",
                    ex->status, fuzz_show(ex->response, ex->response_len), fuzz_show(ex->body, ex->body_len));
@@ -287,7 +306,8 @@ static void check_reservation(const fuzz_exchange_t *ex)
     if (call != NULL) {
         FUZZ_CHECK(verdict == FUZZ_VALID, "a reservation ran for a body the reference refuses: '%s'",
                    fuzz_show(ex->body, ex->body_len));
-        FUZZ_CHECK(call->arg_count == 3 && same_param(call->args[0], order_id) && same_param(call->args[2], "900"),
+        FUZZ_CHECK(call->arg_count == 4 && same_param(call->args[0], order_id) && same_param(call->args[2], "900") &&
+                       is_traceparent(call->args[3]),
                    "reservation parameters order_id '%s', ttl '%s'", call->args[0] ? call->args[0] : "NULL",
                    call->args[2] ? call->args[2] : "NULL");
         json_t *sent = call->args[1] != NULL ? json_loads(call->args[1], 0, NULL) : NULL;
