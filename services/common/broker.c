@@ -175,9 +175,9 @@ static void answer(broker_t *broker, batch_t *b, const char *error)
         b->confirmed++;
     if (b->confirmed < b->count)
         snprintf(b->error, sizeof(b->error), "%s",
-                 error != NULL                       ? error
+                 error != NULL                      ? error
                  : b->state[b->confirmed] == NACKED ? "RabbitMQ refused the message (nack)"
-                                                     : "no confirm");
+                                                    : "no confirm");
 
     pthread_mutex_lock(&broker->lock);
     broker_port_t *port = b->port;
@@ -194,11 +194,6 @@ static void answer(broker_t *broker, batch_t *b, const char *error)
 }
 
 /* --- the connection ---------------------------------------------------------- */
-
-static uint64_t now_ms(void)
-{
-    return loop_now_ms();
-}
 
 static void describe_reply(amqp_rpc_reply_t reply, const char *what, char *out, size_t size)
 {
@@ -246,7 +241,7 @@ static void disconnect(broker_t *broker, const char *reason)
     }
     broker->backoff_ms = BACKOFF_MIN_MS;
     broker->logged_down = true; /* "connection lost" said it */
-    broker->next_attempt_ms = now_ms() + broker->backoff_ms;
+    broker->next_attempt_ms = loop_now_ms() + broker->backoff_ms;
 }
 
 static int check_rpc(amqp_connection_state_t conn, const char *what, char *error, size_t size)
@@ -265,8 +260,8 @@ static int declare_topology(amqp_connection_state_t conn, char *error, size_t si
 {
     static const char *const exchanges[] = {BROKER_EVENTS_EXCHANGE, BROKER_DEAD_LETTER_EXCHANGE};
     for (size_t i = 0; i < 2; i++) {
-        amqp_exchange_declare(conn, PUBLISH_CHANNEL, amqp_cstring_bytes(exchanges[i]), amqp_cstring_bytes("topic"),
-                              0, 1, 0, 0, amqp_empty_table);
+        amqp_exchange_declare(conn, PUBLISH_CHANNEL, amqp_cstring_bytes(exchanges[i]), amqp_cstring_bytes("topic"), 0,
+                              1, 0, 0, amqp_empty_table);
         if (check_rpc(conn, "declaring exchange", error, size) != 0)
             return -1;
     }
@@ -315,8 +310,7 @@ static int open_connection(broker_t *broker, char *error, size_t size)
     amqp_table_entry_t entries[] = {
         {amqp_cstring_bytes("connection_name"),
          {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(broker->config.name)}},
-        {amqp_cstring_bytes("capabilities"),
-         {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {3, capabilities}}},
+        {amqp_cstring_bytes("capabilities"), {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {3, capabilities}}},
     };
     amqp_table_t properties = {2, entries};
     amqp_rpc_reply_t login = amqp_login_with_properties(conn, t->vhost, 0, FRAME_MAX, broker->config.heartbeat_s,
@@ -352,7 +346,7 @@ static void try_connect(broker_t *broker)
         broker->backoff_ms = broker->backoff_ms == 0 ? BACKOFF_MIN_MS : broker->backoff_ms * 2;
         if (broker->backoff_ms > BACKOFF_MAX_MS)
             broker->backoff_ms = BACKOFF_MAX_MS;
-        broker->next_attempt_ms = now_ms() + broker->backoff_ms;
+        broker->next_attempt_ms = loop_now_ms() + broker->backoff_ms;
         return;
     }
     broker->backoff_ms = 0;
@@ -370,7 +364,7 @@ static void publish(broker_t *broker, batch_t *b)
 {
     b->first_tag = broker->next_tag;
     broker->next_tag += b->count;
-    b->deadline_ms = now_ms() + broker->config.confirm_timeout_ms;
+    b->deadline_ms = loop_now_ms() + broker->config.confirm_timeout_ms;
     h2o_linklist_insert(&broker->inflight, &b->link);
     for (size_t i = 0; i < b->count; i++) {
         const broker_message_t *m = &b->messages[i];
@@ -388,9 +382,9 @@ static void publish(broker_t *broker, batch_t *b)
         }
         amqp_table_entry_t header;
         if (m->traceparent != NULL && m->traceparent[0] != '\0') {
-            header = (amqp_table_entry_t){amqp_cstring_bytes("traceparent"),
-                                          {.kind = AMQP_FIELD_KIND_UTF8,
-                                           .value.bytes = amqp_cstring_bytes(m->traceparent)}};
+            header =
+                (amqp_table_entry_t){amqp_cstring_bytes("traceparent"),
+                                     {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(m->traceparent)}};
             props._flags |= AMQP_BASIC_HEADERS_FLAG;
             props.headers = (amqp_table_t){1, &header};
         }
@@ -537,7 +531,7 @@ static void check_deadlines(broker_t *broker)
     if (broker->conn == NULL || h2o_linklist_is_empty(&broker->inflight))
         return;
     batch_t *oldest = H2O_STRUCT_FROM_MEMBER(batch_t, link, broker->inflight.next);
-    if (now_ms() < oldest->deadline_ms)
+    if (loop_now_ms() < oldest->deadline_ms)
         return;
     char reason[ERROR_MAX];
     snprintf(reason, sizeof(reason), "no confirm from RabbitMQ within %llu ms",
@@ -549,7 +543,7 @@ static void check_deadlines(broker_t *broker)
  * deadline (a reconnect, a confirm timeout, a heartbeat check). */
 static void wait_for_work(broker_t *broker)
 {
-    uint64_t now = now_ms(), until = now + IDLE_WAKE_MS;
+    uint64_t now = loop_now_ms(), until = now + IDLE_WAKE_MS;
     if (broker->conn == NULL && broker->next_attempt_ms < until)
         until = broker->next_attempt_ms;
     if (broker->conn != NULL && !h2o_linklist_is_empty(&broker->inflight)) {
@@ -582,7 +576,7 @@ static void *link_main(void *arg)
 {
     broker_t *broker = arg;
     while (!is_stopping(broker)) {
-        if (broker->conn == NULL && now_ms() >= broker->next_attempt_ms)
+        if (broker->conn == NULL && loop_now_ms() >= broker->next_attempt_ms)
             try_connect(broker);
         take_requests(broker);
         wait_for_work(broker);

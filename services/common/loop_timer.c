@@ -24,8 +24,8 @@ typedef struct timer_heap {
     h2o_socket_t *sock;
     uint64_t armed_ms; /* deadline the timerfd is set to, 0 when it is not */
     h2o_evloop_t *loop;
-    h2o_timeout_t zero;       /* h2o's "on the next turn" */
-    h2o_timeout_entry_t due;  /* linked while a timer is due now */
+    h2o_timeout_t zero;      /* h2o's "on the next turn" */
+    h2o_timeout_entry_t due; /* linked while a timer is due now */
 } timer_heap_t;
 
 #define DUE_BACKSTOP_MS 1000

@@ -33,7 +33,7 @@ struct outbox_relay {
     worker_t *worker;
     chore_t chore;
     char channel[OUTBOX_SCHEMA_MAX + 8];
-    char holder[128];  /* who holds the lease: host, pid and a random tag */
+    char holder[128]; /* who holds the lease: host, pid and a random tag */
     char batch_size[24], lease_ms[24], retention_hours[24];
     uint64_t last_backlog_ms, last_prune_ms;
     bool failing; /* the last publish failed: logged once until it works again */
@@ -48,7 +48,7 @@ typedef struct relay_batch {
     size_t count;
     broker_message_t *messages;
     const char **seqs;
-    double *created; /* commit time, seconds since the epoch */
+    double *created; /* created_at (its transaction's start), seconds since the epoch */
     size_t confirmed;
     bool answered; /* the broker's answer is in */
 } relay_batch_t;
@@ -70,10 +70,12 @@ static metrics_family_t *pending_gauge, *lag_histogram;
 void outbox_metrics_register(void)
 {
     static const double lag_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900};
-    pending_gauge = metrics_gauge("oms_outbox_pending", "Outbox events written but not yet confirmed by RabbitMQ.", NULL);
-    lag_histogram = metrics_histogram("oms_outbox_publish_lag_seconds",
-                                      "Time from an outbox event's write (its transaction's start) to RabbitMQ's confirm.", NULL, lag_buckets,
-                                      sizeof(lag_buckets) / sizeof(lag_buckets[0]));
+    pending_gauge =
+        metrics_gauge("oms_outbox_pending", "Outbox events written but not yet confirmed by RabbitMQ.", NULL);
+    lag_histogram =
+        metrics_histogram("oms_outbox_publish_lag_seconds",
+                          "Time from an outbox event's write (its transaction's start) to RabbitMQ's confirm.", NULL,
+                          lag_buckets, sizeof(lag_buckets) / sizeof(lag_buckets[0]));
 }
 
 /* --- statements -------------------------------------------------------------- */
@@ -305,8 +307,7 @@ static void on_claimed(void *data, const PGresult *result)
 /* Claims the next batch when the window has room and there may be more. */
 static void claim_more(relay_run_t *run)
 {
-    if (run->claiming || run->exhausted || run->failed || run->in_flight >= WINDOW ||
-        run->claimed >= RUN_BATCHES)
+    if (run->claiming || run->exhausted || run->failed || run->in_flight >= WINDOW || run->claimed >= RUN_BATCHES)
         return;
     outbox_relay_t *relay = run->relay;
     run->claiming = true;

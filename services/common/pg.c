@@ -88,7 +88,7 @@ struct pg_pool {
     char last_error[256];
     bool draining; /* the server is shutting down: let go of every connection */
     probe_t probe;
-    char listen[64]; /* "" unless pg_pool_listen: conns[0] LISTENs to it */
+    char listen[PG_CHANNEL_MAX]; /* "" unless pg_pool_listen: conns[0] LISTENs to it */
     pg_notify_fn on_notify;
     void *notify_data;
 };
@@ -420,8 +420,8 @@ static void on_command_done(connection_t *conn)
     if (conn->state == CONN_PREPARING) {
         if (!ok) {
             const pg_pool_config_t *config = conn->pool->config;
-            const char *what = conn->prepared < config->statement_count ? config->statements[conn->prepared].name
-                                                                         : "LISTEN";
+            const char *what =
+                conn->prepared < config->statement_count ? config->statements[conn->prepared].name : "LISTEN";
             log_error(NULL, "cannot prepare statement", LOG_STRING("statement", what),
                       LOG_STRING("reason", result != NULL ? PQresultErrorMessage(result) : ""));
             PQclear(result);
@@ -463,7 +463,7 @@ static void deliver_notifications(connection_t *conn)
     pg_pool_t *pool = conn->pool;
     PGnotify *notify;
     bool any = false;
-    char channel[64] = "";
+    char channel[PG_CHANNEL_MAX] = "";
     while ((notify = PQnotifies(conn->pg)) != NULL) {
         if (!any)
             snprintf(channel, sizeof(channel), "%s", notify->relname);

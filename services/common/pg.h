@@ -52,6 +52,8 @@ typedef struct pg_pool_config {
     size_t statement_count;
 } pg_pool_config_t;
 
+#define PG_CHANNEL_MAX 64 /* LISTEN channel names, with their NUL (PostgreSQL's NAMEDATALEN) */
+
 /* Called for NOTIFY on the pool's loop (several at once: one call). */
 typedef void (*pg_notify_fn)(void *data, const char *channel);
 

@@ -35,9 +35,11 @@ static void link_open(link_t *l, const char *url, uint64_t timeout_ms)
 {
     l->loop = test_loop_new();
     l->queue = h2o_multithread_create_queue(l->loop);
-    broker_config_t config = {
-        .url = url, .name = "unit-test", .heartbeat_s = 10, .connect_timeout_ms = timeout_ms,
-        .confirm_timeout_ms = 5000};
+    broker_config_t config = {.url = url,
+                              .name = "unit-test",
+                              .heartbeat_s = 10,
+                              .connect_timeout_ms = timeout_ms,
+                              .confirm_timeout_ms = 5000};
     l->broker = broker_start(&config);
     assert_non_null(l->broker);
     l->port = broker_port_open(l->broker, l->queue);
@@ -89,7 +91,8 @@ static void test_a_batch_is_confirmed_and_arrives_in_order_with_its_properties(v
     for (int i = 0; i < 3; i++) {
         snprintf(key[i], sizeof(key[i]), "%s.thing_%d", binding, i);
         snprintf(id[i], sizeof(id[i]), "00000000-0000-4000-8000-00000000000%d", i);
-        batch[i] = event(key[i], id[i], bodies[i], i == 1 ? NULL : "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        batch[i] =
+            event(key[i], id[i], bodies[i], i == 1 ? NULL : "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     }
     outcome_t o = {0};
     assert_int_equal(broker_publish(l.port, batch, 3, on_confirm, &o), 0);
@@ -110,7 +113,8 @@ static void test_a_batch_is_confirmed_and_arrives_in_order_with_its_properties(v
         assert_int_equal(got[i].delivery_mode, 2); /* persistent */
         assert_int_equal(got[i].timestamp, 1796000000);
         assert_string_equal(got[i].body, bodies[i]);
-        assert_string_equal(got[i].traceparent, i == 1 ? "" : "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert_string_equal(got[i].traceparent,
+                            i == 1 ? "" : "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     }
     test_message_t extra;
     assert_false(test_queue_get(&q, &extra));
@@ -127,8 +131,8 @@ static void test_a_batch_is_confirmed_and_arrives_in_order_with_its_properties(v
 
     buffer_t out = BUFFER_INIT;
     metrics_render(&out);
-    test_assert_contains(out.data,
-                         "messaging_messages_total{destination=\"oms.events\",operation=\"publish\",outcome=\"confirmed\"}");
+    test_assert_contains(
+        out.data, "messaging_messages_total{destination=\"oms.events\",operation=\"publish\",outcome=\"confirmed\"}");
     test_assert_contains(out.data, "messaging_connection_up 1");
     buffer_free(&out);
     link_close(&l);
@@ -140,9 +144,11 @@ static void test_declaring_the_topology_twice_is_harmless(void **state)
     (void)state;
     link_t a;
     link_open(&a, test_amqp_url(), 3000);
-    broker_config_t config = {
-        .url = test_amqp_url(), .name = "unit-test-2", .heartbeat_s = 10, .connect_timeout_ms = 3000,
-        .confirm_timeout_ms = 5000};
+    broker_config_t config = {.url = test_amqp_url(),
+                              .name = "unit-test-2",
+                              .heartbeat_s = 10,
+                              .connect_timeout_ms = 3000,
+                              .confirm_timeout_ms = 5000};
     broker_t *b = broker_start(&config);
     assert_non_null(b);
     test_run_until(a.loop, broker_is_up(a.broker) && broker_is_up(b));

@@ -103,8 +103,11 @@ static relay_fixture_t *relay_open_pool(const char *amqp_url, size_t batch_size,
 {
     relay_fixture_t *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    outbox_config_t config = {.schema = SCHEMA, .batch_size = batch_size, .sweep_interval_ms = sweep_ms,
-                              .lease_ms = 30000, .retention_hours = 24};
+    outbox_config_t config = {.schema = SCHEMA,
+                              .batch_size = batch_size,
+                              .sweep_interval_ms = sweep_ms,
+                              .lease_ms = 30000,
+                              .retention_hours = 24};
     f->statements[0] = (pg_statement_t){HEALTH_PING_STATEMENT, "SELECT 1", 0};
     assert_int_equal(outbox_statements(&config, f->statements + 1), 0);
     f->settings = test_settings("test", WORKER_POSTGRES);
@@ -112,7 +115,10 @@ static relay_fixture_t *relay_open_pool(const char *amqp_url, size_t batch_size,
     f->settings.pg.size = pool_size;
     f->settings.pg.statements = f->statements;
     f->settings.pg.statement_count = 1 + OUTBOX_STATEMENT_COUNT;
-    broker_config_t broker = {.url = amqp_url, .name = "unit-test", .heartbeat_s = 10, .connect_timeout_ms = 2000,
+    broker_config_t broker = {.url = amqp_url,
+                              .name = "unit-test",
+                              .heartbeat_s = 10,
+                              .connect_timeout_ms = 2000,
                               .confirm_timeout_ms = 5000};
     f->settings.broker = broker_start(&broker);
     assert_non_null(f->settings.broker);
@@ -204,8 +210,8 @@ static void test_a_commit_wakes_the_relay_and_a_rollback_sends_nothing(void **st
     /* a sweep far beyond the wait bound; one connection, so that the first
      * claim (which writes the lease row) comes after its LISTEN */
     relay_fixture_t *f = relay_open_pool(test_amqp_url(), 100, 60000, 1);
-    test_run_until(f->worker.loop, broker_is_up(f->settings.broker) &&
-                                       sql_long("SELECT count(*) FROM " SCHEMA ".outbox_relay") == 1);
+    test_run_until(f->worker.loop,
+                   broker_is_up(f->settings.broker) && sql_long("SELECT count(*) FROM " SCHEMA ".outbox_relay") == 1);
     assert_int_equal(sql_long("SELECT count(*) FROM " SCHEMA ".outbox_relay"), 1); /* listening, and claimed */
     test_queue_open(&q, SCHEMA ".#");
 
@@ -288,8 +294,8 @@ static void test_nothing_after_a_refused_batch_is_marked(void **state)
     test_unique_id(name, sizeof(name), "test.capped-");
     amqp_queue_declare(capped.conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(name), 0, 0, 1, 1, arguments);
     test_amqp_check(capped.conn, "a capped queue");
-    amqp_queue_bind(capped.conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(BROKER_EVENTS_EXCHANGE),
-                    amqp_cstring_bytes(SCHEMA ".capped"), amqp_empty_table);
+    amqp_queue_bind(capped.conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(name),
+                    amqp_cstring_bytes(BROKER_EVENTS_EXCHANGE), amqp_cstring_bytes(SCHEMA ".capped"), amqp_empty_table);
     test_amqp_check(capped.conn, "binding the capped queue");
     exec_sql("SELECT " SCHEMA ".outbox_emit('" SCHEMA ".capped', jsonb_build_object('n', n))"
              " FROM generate_series(1, 500) n");
@@ -306,12 +312,14 @@ static void test_nothing_after_a_refused_batch_is_marked(void **state)
     assert_true(counter(nacked) >= nacked_before + 500);
     assert_int_equal(f->worker.busy, 0); /* the run is over, marks included */
     assert_int_equal(sql_long("SELECT count(*) FROM " SCHEMA ".outbox WHERE published_at IS NULL"
-                              " AND routing_key = '" SCHEMA ".capped'"), 500);
+                              " AND routing_key = '" SCHEMA ".capped'"),
+                     500);
     /* the broker took the second batch (when it went out before the first
      * was refused), yet it is not marked */
     print_message("second batch confirmed by the broker: %.0f of 10\n", counter(confirmed) - confirmed_before);
     assert_int_equal(sql_long("SELECT count(*) FROM " SCHEMA ".outbox WHERE published_at IS NULL"
-                              " AND routing_key = '" SCHEMA ".open'"), 10);
+                              " AND routing_key = '" SCHEMA ".open'"),
+                     10);
     test_queue_close(&capped);
     relay_close(f);
 }
@@ -326,7 +334,8 @@ static void fail_if_published(void *data)
 static void test_one_relay_at_a_time(void **state)
 {
     (void)state;
-    exec_sql("INSERT INTO " SCHEMA ".outbox_relay (holder, lease_until) VALUES ('elsewhere:1:0', now() + interval '1 hour')");
+    exec_sql("INSERT INTO " SCHEMA
+             ".outbox_relay (holder, lease_until) VALUES ('elsewhere:1:0', now() + interval '1 hour')");
     write_events(5);
     relay_fixture_t *f = relay_open(test_amqp_url(), 100, 50);
     test_run_until(f->worker.loop, broker_is_up(f->settings.broker));
