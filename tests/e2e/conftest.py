@@ -29,12 +29,15 @@ _handed_out = set()
 
 @pytest.fixture(scope="session")
 def private_ports():
-    """private_ports(n): n free ports in 57000-58999, away from the ports of
-    `make run` (8080, 5432, ...) and of the test stack (55432, 56379), and
-    never the same twice in a session."""
+    """private_ports(n): n free ports in 23000-24999, away from the ports of
+    `make run` (8080, 5432, ...) and of the test stack (55432, 56379, 55672...),
+    and never the same twice in a session. Below Linux's ephemeral range
+    (32768-60999): a port picked there can be taken, between the check and
+    the bind, as the local port of any outgoing connection on the machine
+    (the services' own to PostgreSQL, Redis and RabbitMQ among them)."""
     def take(count):
         ports = []
-        for port in range(57000, 59000):
+        for port in range(23000, 25000):
             if len(ports) == count:
                 break
             if port in _handed_out:
@@ -45,7 +48,7 @@ def private_ports():
                 except OSError:
                     continue
             ports.append(port)
-        assert len(ports) == count, "no free ports in 57000-58999"
+        assert len(ports) == count, "no free ports in 23000-24999"
         _handed_out.update(ports)
         return ports
     return take
