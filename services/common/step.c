@@ -27,6 +27,7 @@ typedef struct http_step {
     context_t *c;
     const char *peer;
     step_http_fn next;
+    step_http_fn raw; /* instead of next: gets every outcome, cancelled or not */
     void *data;
 } http_step_t;
 
@@ -152,7 +153,9 @@ static void on_http_response(void *arg, const http_response_t *response)
 {
     http_step_t *step = arg;
     context_t *c = step->c;
-    if (!context_is_cancelled(c)) {
+    if (step->raw) {
+        step->raw(step->data, response);
+    } else if (!context_is_cancelled(c)) {
         if (response->status == HTTP_CLIENT_OK && response->code < 500) {
             step->next(step->data, response);
         } else {
@@ -167,16 +170,26 @@ static void on_http_response(void *arg, const http_response_t *response)
     context_release(c);
 }
 
-void step_http(context_t *c, const http_call_t *call, step_http_fn next, void *data)
+static void send_http(context_t *c, const http_call_t *call, step_http_fn next, step_http_fn raw, void *data)
 {
     http_step_t *step = context_alloc(c, sizeof(*step));
-    *step = (http_step_t){context_hold(c), context_strdup(c, call->peer, SIZE_MAX), next, data};
+    *step = (http_step_t){context_hold(c), context_strdup(c, call->peer, SIZE_MAX), next, raw, data};
     if (c->worker->http == NULL) { /* the service did not declare an HTTP client */
         http_response_t response = {.status = HTTP_CLIENT_UNAVAILABLE, .body = "", .error = "not configured"};
         on_http_response(step, &response);
         return;
     }
     http_client_send(c->worker->http, call, &c->trace, on_http_response, step);
+}
+
+void step_http(context_t *c, const http_call_t *call, step_http_fn next, void *data)
+{
+    send_http(c, call, next, NULL, data);
+}
+
+void step_http_raw(context_t *c, const http_call_t *call, step_http_fn done, void *data)
+{
+    send_http(c, call, NULL, done, data);
 }
 
 static void on_confirmed(void *arg, size_t confirmed, const char *error)

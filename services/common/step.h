@@ -89,6 +89,11 @@ void step_redis_raw(context_t *c, int argc, const char **argv, const size_t *arg
  * fails the context with 503 dependency_unavailable naming the peer. */
 void step_http(context_t *c, const http_call_t *call, step_http_fn next, void *data);
 
+/* Calls a peer and gives `done` the outcome whatever it is (no answer, a
+ * 5xx, the context cancelled): for a workflow that decides itself what a
+ * failed call means (order.c's saga). */
+void step_http_raw(context_t *c, const http_call_t *call, step_http_fn done, void *data);
+
 /* Publishes `count` messages to RabbitMQ (broker.h) as a step of `c`, and
  * calls `done` with the outcome whatever it is, cancelled or not: what
  * the broker confirmed has to be recorded either way (outbox.h does).
