@@ -40,6 +40,7 @@ bool products_valid_sku(const char *sku);
 void reservations_handle_create(http_request_t *r);
 void reservations_handle_commit(http_request_t *r);
 void reservations_handle_release(http_request_t *r);
+void reservations_handle_restock(http_request_t *r);
 
 /* The expiry sweep: a chore on worker 0. */
 void reservations_start_sweeper(chore_t *chore, worker_t *worker);
@@ -73,7 +74,7 @@ void inventory_metrics_register(void);
 /* The stock gauges' refresh: a chore on worker 0. */
 void stock_metrics_start(chore_t *chore, worker_t *worker);
 /* outcome: held, duplicate, insufficient_stock, unknown_sku, committed,
- * released, expired, conflict */
+ * released, expired, restocked, conflict */
 void inventory_count_reservation(const char *outcome, double n);
 void inventory_count_cache(const char *result);
 

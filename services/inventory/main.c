@@ -14,6 +14,7 @@ static const router_route_t routes[] = {
     {"POST", "/api/inventory/reservations", reservations_handle_create},
     {"POST", "/api/inventory/reservations/{id}/commit", reservations_handle_commit},
     {"POST", "/api/inventory/reservations/{id}/release", reservations_handle_release},
+    {"POST", "/api/inventory/reservations/{id}/restock", reservations_handle_restock},
 };
 
 /* Worker 0 also runs the process-wide chores. */

@@ -1,6 +1,7 @@
 /* products.c - the product catalogue:
  *
- *   GET   /api/inventory/products          list (category, limit, offset)
+ *   GET   /api/inventory/products          list (category, limit, offset),
+ *                                          or the products of ?skus=A,B,C
  *   GET   /api/inventory/products/{sku}    one product
  *   POST  /api/inventory/products          create (admin)
  *   PATCH /api/inventory/products/{sku}    price, stock adjustment, ... (admin)
@@ -18,6 +19,7 @@
 
 #define DEFAULT_PAGE_SIZE 20
 #define MAX_PAGE_SIZE     100
+#define MAX_LOOKUP_SKUS   50 /* an order's items at most */
 
 /* A read: the cache first, then the database (which refills the cache). */
 typedef struct product_read {
@@ -113,8 +115,56 @@ void products_handle_get(http_request_t *r)
     check_cache(read);
 }
 
+static void answer_lookup(void *data, const PGresult *result)
+{
+    http_request_t *r = data;
+    http_respond_json_text(r, 200, PQgetvalue(result, 0, 0), (size_t)PQgetlength(result, 0, 0));
+}
+
+/* ?skus=A,B,C: the listed products that exist, read from PostgreSQL (the
+ * order service prices orders with them, so no cached copy). */
+static void lookup_products(http_request_t *r, const char *skus)
+{
+    size_t len = strlen(skus), count = 0;
+    char *array = context_alloc(&r->super, len + 3); /* {A,B,C} */
+    array[0] = '{';
+    const char *p = skus;
+    char *out = array + 1;
+    while (true) {
+        size_t n = strcspn(p, ",");
+        char sku[33];
+        if (n == 0 || n >= sizeof(sku) || ++count > MAX_LOOKUP_SKUS)
+            goto Invalid;
+        memcpy(sku, p, n);
+        sku[n] = '\0';
+        if (!products_valid_sku(sku))
+            goto Invalid;
+        memcpy(out, p, n + (p[n] == ',')); /* the SKU and its comma; SKUs need no quoting */
+        out += n + (p[n] == ',');
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
+    *out++ = '}';
+    *out = '\0';
+    const char *params[] = {array};
+    step_query(&r->super, "product_lookup", params, answer_lookup, r);
+    return;
+
+Invalid:;
+    json_field_error_t error;
+    json_fail(&error, "skus", "skus must be 1 to %d comma-separated SKUs (3 to 32 characters of A-Z, 0-9 and '-')",
+              MAX_LOOKUP_SKUS);
+    http_respond_field_error(r, &error);
+}
+
 void products_handle_list(http_request_t *r)
 {
+    const char *skus = http_query_param(r, "skus");
+    if (skus != NULL) {
+        lookup_products(r, skus);
+        return;
+    }
     const char *category = http_query_param(r, "category");
     if (category != NULL && !valid_category(category)) {
         json_field_error_t error;

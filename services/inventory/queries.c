@@ -28,6 +28,15 @@ const pg_statement_t inventory_statements[] = {
      " RETURNING inventory.product_json(products)::text",
      8},
 
+    /* The products of a list of SKUs (a text[] literal), as a listing
+     * document: what the order service prices an order with. */
+    {"product_lookup",
+     "SELECT jsonb_build_object("
+     "  'items', coalesce(jsonb_agg(inventory.product_json(p) ORDER BY p.sku), '[]'),"
+     "  'total', count(*))::text"
+     " FROM inventory.products p WHERE p.sku = ANY ($1::text[])",
+     1},
+
     /* NULL parameters leave a column as it is; the stock change is relative
      * so concurrent adjustments add up instead of overwriting each other.
      * $8 is the request's traceparent: a stock event this change writes
@@ -50,6 +59,7 @@ const pg_statement_t inventory_statements[] = {
     {"reservation_create", "SELECT outcome, body::text FROM inventory.reserve($1, $2::jsonb, $3::int, $4)", 4},
     {"reservation_commit", "SELECT outcome, body::text FROM inventory.commit_reservation($1::uuid)", 1},
     {"reservation_release", "SELECT outcome, body::text FROM inventory.release_reservation($1::uuid)", 1},
+    {"reservation_restock", "SELECT outcome, body::text FROM inventory.restock_reservation($1::uuid)", 1},
     {"reservation_expire", "SELECT expired, array_to_json(skus)::text FROM inventory.expire_reservations($1::int)", 1},
 
     {"stock_levels", "SELECT sku, stock, low_stock_threshold FROM inventory.products ORDER BY sku", 0},

@@ -3,8 +3,10 @@
  *   POST /api/inventory/reservations               hold all items or none
  *   POST /api/inventory/reservations/{id}/commit   the order is paid
  *   POST /api/inventory/reservations/{id}/release  the order failed
+ *   POST /api/inventory/reservations/{id}/restock  a confirmed order was
+ *                                                  cancelled: goods back
  *
- * All three are idempotent, so the order service can retry them safely.
+ * All four are idempotent, so the order service can retry them safely.
  * They are internal endpoints: each starts with auth_require for a service
  * token (an admin may call them too, to repair a saga by hand), and a
  * customer's token or none is refused before anything is read or written.
@@ -36,14 +38,16 @@ typedef struct reservation_request {
     bool retried;
 } reservation_request_t;
 
-/* POST /reservations/{id}/commit or /release: authenticate -> transition
- * -> answer_transition; the mode is the route's. */
+typedef enum transition_kind { TRANSITION_COMMIT, TRANSITION_RELEASE, TRANSITION_RESTOCK } transition_kind_t;
+
+/* POST /reservations/{id}/commit, /release or /restock: authenticate ->
+ * transition -> answer_transition (or answer_restock); the kind is the
+ * route's. */
 typedef struct transition {
     http_request_t *r;
     const char *caller; /* the token's sub */
     const char *id;
-    const char *statement;
-    bool committing;
+    transition_kind_t kind;
 } transition_t;
 
 /* One run of the expiry sweep. */
@@ -257,6 +261,24 @@ static void invalidate_and_respond(http_request_t *r, const char *reservation, s
     product_cache_invalidate_and_respond(r, list, count, status, response, response_len);
 }
 
+static void answer_restock(transition_t *t, const char *outcome, const char *body, size_t len)
+{
+    http_request_t *r = t->r;
+    if (strcmp(outcome, "restocked") == 0) {
+        inventory_count_reservation("restocked", 1);
+        context_info(&r->super, "reservation restocked", LOG_STRING("reservation_id", t->id),
+                     LOG_STRING("caller", t->caller));
+        invalidate_and_respond(r, body, len, 200, body, len);
+    } else if (strcmp(outcome, "already_restocked") == 0) {
+        http_respond_json_text(r, 200, body, len);
+    } else { /* held, released, expired: the goods never left */
+        inventory_count_reservation("conflict", 1);
+        json_t *doc = json_loadb(body, len, 0, NULL);
+        http_respond_error_details(r, 409, "reservation_not_committed", "only a committed reservation can be restocked",
+                                   json_pack("{s:o}", "reservation", doc != NULL ? doc : json_null()));
+    }
+}
+
 static void answer_transition(void *data, const PGresult *result)
 {
     transition_t *t = data;
@@ -264,23 +286,26 @@ static void answer_transition(void *data, const PGresult *result)
     const char *outcome = PQgetvalue(result, 0, 0);
     const char *body = PQgetvalue(result, 0, 1);
     size_t len = (size_t)PQgetlength(result, 0, 1);
+    bool committing = t->kind == TRANSITION_COMMIT;
 
     if (strcmp(outcome, "not_found") == 0) {
         http_respond_error(r, 404, "not_found", "no reservation with id %s", t->id);
+    } else if (t->kind == TRANSITION_RESTOCK) {
+        answer_restock(t, outcome, body, len);
     } else if (strcmp(outcome, "committed") == 0 || strcmp(outcome, "released") == 0) {
-        if (t->committing == (strcmp(outcome, "committed") == 0)) {
+        if (committing == (strcmp(outcome, "committed") == 0)) {
             /* the transition this request asked for happened now */
             inventory_count_reservation(outcome, 1);
-            context_info(&r->super, t->committing ? "reservation committed" : "reservation released",
+            context_info(&r->super, committing ? "reservation committed" : "reservation released",
                          LOG_STRING("reservation_id", t->id), LOG_STRING("caller", t->caller));
             invalidate_and_respond(r, body, len, 200, body, len);
         } else {
             /* commit of a released one, or release of a committed one */
             inventory_count_reservation("conflict", 1);
             json_t *doc = json_loadb(body, len, 0, NULL);
-            http_respond_error_details(r, 409, t->committing ? "reservation_released" : "reservation_committed",
-                                       t->committing ? "the reservation was released and cannot be committed"
-                                                     : "the reservation was committed and cannot be released",
+            http_respond_error_details(r, 409, committing ? "reservation_released" : "reservation_committed",
+                                       committing ? "the reservation was released and cannot be committed"
+                                                  : "the reservation was committed and cannot be released",
                                        json_pack("{s:o}", "reservation", doc != NULL ? doc : json_null()));
         }
     } else if (strcmp(outcome, "expired") == 0) {
@@ -295,12 +320,20 @@ static void answer_transition(void *data, const PGresult *result)
         json_decref(error);
         invalidate_and_respond(r, body, len, 409, text, strlen(text));
         free(text);
+    } else if (strcmp(outcome, "restocked") == 0) { /* a commit after the goods came back */
+        inventory_count_reservation("conflict", 1);
+        json_t *doc = json_loadb(body, len, 0, NULL);
+        http_respond_error_details(r, 409, "reservation_restocked",
+                                   "the reservation was committed and restocked; it cannot be committed again",
+                                   json_pack("{s:o}", "reservation", doc != NULL ? doc : json_null()));
     } else { /* already_committed, already_released: the same answer again */
         http_respond_json_text(r, 200, body, len);
     }
 }
 
-static void transition(http_request_t *r, const jwt_claims_t *who, bool committing)
+static const char *const transition_statements[] = {"reservation_commit", "reservation_release", "reservation_restock"};
+
+static void transition(http_request_t *r, const jwt_claims_t *who, transition_kind_t kind)
 {
     const char *id = http_path_param(r, "id");
     if (id == NULL || !uuid_is_valid(id)) {
@@ -310,19 +343,19 @@ static void transition(http_request_t *r, const jwt_claims_t *who, bool committi
         return;
     }
     transition_t *t = context_alloc(&r->super, sizeof(*t));
-    *t = (transition_t){r, who->sub, id, committing ? "reservation_commit" : "reservation_release", committing};
+    *t = (transition_t){r, who->sub, id, kind};
     const char *params[] = {id};
-    step_query(&r->super, t->statement, params, answer_transition, t);
+    step_query(&r->super, transition_statements[kind], params, answer_transition, t);
 }
 
 static void commit_reservation(http_request_t *r, const jwt_claims_t *who)
 {
-    transition(r, who, true);
+    transition(r, who, TRANSITION_COMMIT);
 }
 
 static void release_reservation(http_request_t *r, const jwt_claims_t *who)
 {
-    transition(r, who, false);
+    transition(r, who, TRANSITION_RELEASE);
 }
 
 void reservations_handle_commit(http_request_t *r)
@@ -330,9 +363,19 @@ void reservations_handle_commit(http_request_t *r)
     auth_require(r, JWT_ROLE_SERVICE, commit_reservation);
 }
 
+static void restock_reservation(http_request_t *r, const jwt_claims_t *who)
+{
+    transition(r, who, TRANSITION_RESTOCK);
+}
+
 void reservations_handle_release(http_request_t *r)
 {
     auth_require(r, JWT_ROLE_SERVICE, release_reservation);
+}
+
+void reservations_handle_restock(http_request_t *r)
+{
+    auth_require(r, JWT_ROLE_SERVICE, restock_reservation);
 }
 
 /* --- expiry sweep (a chore on worker 0) ----------------------------------------- */

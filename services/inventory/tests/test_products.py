@@ -65,6 +65,31 @@ def test_bad_list_parameters_are_rejected(inventory, query_string, field):
     assert res.json["error"]["field"] == field
 
 
+def test_lookup_by_skus_returns_the_products_that_exist(inventory, product):
+    """What the order service prices an order with: fresh from PostgreSQL,
+    unknown SKUs simply absent."""
+    a, b = product(stock=4, price=999), product(stock=7, price=12345)
+    missing = "NO-SUCH-" + a[2:]
+    res = inventory.get(f"/api/inventory/products?skus={b},{missing},{a}")
+    assert res.status == 200, res
+    doc = res.json
+    assert doc["total"] == 2 and [p["sku"] for p in doc["items"]] == sorted([a, b])
+    assert {p["sku"]: (p["price_cents"], p["stock"]) for p in doc["items"]} == {a: (999, 4), b: (12345, 7)}
+    assert inventory.get(f"/api/inventory/products?skus={missing}").json == {"items": [], "total": 0}
+    # a price change shows at once (never a cached copy)
+    assert inventory.request("PATCH", f"/api/inventory/products/{a}", {"price_cents": 1001},
+                             admin_headers()).status == 200
+    assert inventory.get(f"/api/inventory/products?skus={a}").json["items"][0]["price_cents"] == 1001
+
+
+@pytest.mark.parametrize("skus", ["", ",", "A", "ABC,", ",ABC", "ABC,,DEF", "abc", "ABC;DEF", "X" * 33,
+                                  ",".join(f"SKU-{i}" for i in range(51))])
+def test_lookup_rejects_malformed_sku_lists(inventory, skus):
+    res = inventory.get(f"/api/inventory/products?skus={skus}")
+    assert res.status == 400 and res.error_code() == "invalid_request", res
+    assert res.json["error"]["field"] == "skus"
+
+
 def test_get_product(inventory):
     res = inventory.get("/api/inventory/products/ELEC-HDPH-001")
     assert res.status == 200

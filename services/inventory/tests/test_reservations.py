@@ -122,7 +122,7 @@ def test_reserving_needs_a_service_token_and_a_refusal_writes_nothing(inventory,
     assert held[0]["caller"] == "order"  # which service asked
 
 
-@pytest.mark.parametrize("action", ["commit", "release"])
+@pytest.mark.parametrize("action", ["commit", "release", "restock"])
 def test_commit_and_release_need_a_service_token_and_a_refusal_changes_nothing(inventory, product, action):
     sku = product(stock=10)
     held = reserve(inventory, order_id(), [{"sku": sku, "qty": 3}])
@@ -136,9 +136,16 @@ def test_commit_and_release_need_a_service_token_and_a_refusal_changes_nothing(i
     # an unknown id is refused the same way: whether it exists is not told
     res = inventory.post(f"/api/inventory/reservations/{uuid.uuid4()}/{action}", headers=customer_headers())
     assert_refused(res, "customer, unknown id", 403, "forbidden")
+    if action == "restock":  # only a committed reservation can be restocked
+        assert inventory.post(f"/api/inventory/reservations/{rid}/commit", headers=service_headers()).status == 200
+        for name, headers, status, code in refused_callers():
+            assert_refused(inventory.post(f"/api/inventory/reservations/{rid}/restock", headers=headers),
+                           name, status, code)
+            assert status_of(rid) == "committed" and levels(sku) == {sku: (7, 0)}, name
     res = inventory.post(f"/api/inventory/reservations/{rid}/{action}", headers=service_headers())
-    assert res.status == 200 and res.json["status"] == ("committed" if action == "commit" else "released"), res
-    assert levels(sku) == {sku: (7, 0) if action == "commit" else (10, 0)}
+    expected = {"commit": ("committed", (7, 0)), "release": ("released", (10, 0)), "restock": ("restocked", (10, 0))}
+    assert res.status == 200 and res.json["status"] == expected[action][0], res
+    assert levels(sku) == {sku: expected[action][1]}
 
 
 def test_the_service_token_script_mints_what_inventory_accepts(inventory, product):
@@ -196,6 +203,31 @@ def test_hold_commit_flow(inventory, product):
     release = inventory.post(f"/api/inventory/reservations/{doc['id']}/release", headers=service_headers())
     assert release.status == 409 and release.error_code() == "reservation_committed"
     assert levels(a, b) == {a: (7, 0), b: (0, 0)}
+
+
+def test_restock_returns_a_committed_reservations_goods_once(inventory, product):
+    """A cancelled order's goods go back on the shelf: once, and only after
+    they left it (a commit)."""
+    a, b = product(stock=10), product(stock=5)
+    rid = reserve(inventory, order_id(), [{"sku": a, "qty": 3}, {"sku": b, "qty": 5}]).json["id"]
+    early = inventory.post(f"/api/inventory/reservations/{rid}/restock", headers=service_headers())
+    assert early.status == 409 and early.error_code() == "reservation_not_committed", early
+    assert early.json["error"]["reservation"]["status"] == "held"
+    assert levels(a, b) == {a: (7, 3), b: (0, 5)}
+    assert inventory.post(f"/api/inventory/reservations/{rid}/commit", headers=service_headers()).status == 200
+    assert levels(a, b) == {a: (7, 0), b: (0, 0)}
+    for _ in range(2):  # idempotent
+        res = inventory.post(f"/api/inventory/reservations/{rid}/restock", headers=service_headers())
+        assert res.status == 200 and res.json["status"] == "restocked", res
+        assert levels(a, b) == {a: (10, 0), b: (5, 0)}
+    # the product documents show the stock at once
+    assert inventory.get(f"/api/inventory/products/{b}").json["stock"] == 5
+    for action in ("commit", "release"):
+        res = inventory.post(f"/api/inventory/reservations/{rid}/{action}", headers=service_headers())
+        assert res.status == 409, (action, res)
+    assert levels(a, b) == {a: (10, 0), b: (5, 0)}
+    missing = inventory.post(f"/api/inventory/reservations/{uuid.uuid4()}/restock", headers=service_headers())
+    assert missing.status == 404 and missing.error_code() == "not_found"
 
 
 def test_hold_release_flow(inventory, product):
