@@ -3,12 +3,14 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "client_address.h"
 #include "config.h"
@@ -55,6 +57,7 @@ static const char *reason_phrase(int status)
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
+    case HTTP_CLIENT_CLOSED_REQUEST: return "Client Closed Request";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
@@ -63,7 +66,8 @@ static const char *reason_phrase(int status)
 }
 
 /* Records the request's metrics and access log line; runs once per request,
- * when it is answered or when the client leaves first (status 499). */
+ * when it is answered or when the client leaves first (status 499,
+ * HTTP_CLIENT_CLOSED_REQUEST). */
 static void record(http_request_t *r, int status, h2o_iovec_t path)
 {
     double seconds = (double)(loop_now_ns() - r->super.started_ns) / 1e9;
@@ -92,7 +96,7 @@ static void on_request_disposed(void *sentinel)
     if (!r->responded) {
         r->responded = true;
         /* the request's buffers may already be gone: no path in this line */
-        record(r, 499, h2o_iovec_init("", 0));
+        record(r, HTTP_CLIENT_CLOSED_REQUEST, h2o_iovec_init("", 0));
     }
     r->req = NULL;
     context_cancel(&r->super);
@@ -330,6 +334,24 @@ void http_add_header(http_request_t *r, const char *name, const char *value)
         return;
     h2o_iovec_t copy = h2o_strdup(&r->req->pool, value, SIZE_MAX);
     h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, name, strlen(name), 0, NULL, copy.base, copy.len);
+}
+
+bool http_client_has_left(http_request_t *r)
+{
+    if (r->req == NULL)
+        return true;
+    /* HTTP/2 multiplexes streams on one socket, and h2o reads it all the
+     * time: a reset stream's request is disposed of at once. */
+    if (r->req->version >= 0x200 || r->req->conn->callbacks->get_socket == NULL)
+        return false;
+    h2o_socket_t *sock = r->req->conn->callbacks->get_socket(r->req->conn);
+    if (sock == NULL)
+        return false;
+    char byte;
+    ssize_t n = recv(h2o_socket_get_fd(sock), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    /* 0: the client's end of stream; an error other than "nothing yet": the
+     * connection is broken. Bytes waiting (a pipelined request) say nothing. */
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 /* True for "application/json", in any case, alone or followed by

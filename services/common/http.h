@@ -113,4 +113,15 @@ void http_respond_field_error(http_request_t *r, const json_field_error_t *error
 /* Adds a response header (lower-case name; both copied) to the answer. */
 void http_add_header(http_request_t *r, const char *name, const char *value);
 
+/* True when the client has closed its connection while the request waits
+ * for its answer. h2o notices that by itself only when it writes the answer
+ * (an HTTP/1 connection is not read while its request is being handled),
+ * so a handler that keeps a request waiting for long asks here; the
+ * request then ends once it is answered (HTTP_CLIENT_CLOSED_REQUEST, which
+ * nobody reads but the access log records). */
+bool http_client_has_left(http_request_t *r);
+
+/* The status logged for a request whose client left first (nginx's 499). */
+#define HTTP_CLIENT_CLOSED_REQUEST 499
+
 #endif

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -82,10 +84,19 @@ static void adds_header(http_request_t *r)
     http_respond_error_details(r, 429, "too_many", "slow down", json_pack("{s:i}", "retry_after_seconds", 7));
 }
 
+static http_request_t *waiting; /* the request keeps_waiting took */
+
+static void keeps_waiting(http_request_t *r)
+{
+    handled++;
+    waiting = r;
+    context_hold(&r->super); /* the test looks at it after h2o let go */
+}
+
 static const router_route_t routes[] = {
     {"GET", "/api/items/{id}", echo},    {"GET", "/api/db", needs_database},   {"POST", "/api/body", reads_body},
     {"GET", "/api/list", reads_limit},   {"GET", "/api/twice", answers_twice}, {"GET", "/api/page", reads_page},
-    {"GET", "/api/header", adds_header}, {"GET", "/internal/{id}", echo},
+    {"GET", "/api/header", adds_header}, {"GET", "/internal/{id}", echo},      {"GET", "/api/wait", keeps_waiting},
 };
 
 static const worker_settings_t settings = {.service = "svc"};
@@ -392,6 +403,38 @@ static void test_a_client_that_leaves_stops_the_request(void **state)
                          "status_code=\"499\"} 1"));
 }
 
+/* The double's connection, with a socket: one end of a socketpair, the
+ * other end being the client. */
+static h2o_socket_t *connection_socket;
+
+static h2o_socket_t *double_socket(h2o_conn_t *conn)
+{
+    (void)conn;
+    return connection_socket;
+}
+
+static void test_a_waiting_request_sees_its_client_close_the_connection(void **state)
+{
+    (void)state;
+    static const h2o_conn_callbacks_t callbacks = {.get_peername = http_double_peername, .get_socket = double_socket};
+    int ends[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, ends), 0);
+    connection_socket = h2o_evloop_socket_create(worker.loop, ends[0], H2O_SOCKET_FLAG_DONT_READ);
+    http_double_t d;
+    http_double_init(&d, "GET", "/api/wait", "127.0.0.1");
+    d.conn.callbacks = &callbacks;
+    http_dispatch(&server, &worker, &d.req);
+    assert_int_equal(handled, 1);
+    assert_false(http_client_has_left(waiting));
+    close(ends[1]); /* the client gives up */
+    assert_true(http_client_has_left(waiting));
+    http_double_dispose(&d);
+    assert_true(http_client_has_left(waiting)); /* h2o is done with it too */
+    context_release(&waiting->super);
+    h2o_socket_close(connection_socket);
+    assert_int_equal(worker.busy, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +451,7 @@ int main(void)
         cmocka_unit_test_setup(test_error_rate_fails_business_routes_only, setup),
         cmocka_unit_test_setup(test_injected_latency_delays_the_handler, setup),
         cmocka_unit_test_setup(test_a_client_that_leaves_stops_the_request, setup),
+        cmocka_unit_test_setup(test_a_waiting_request_sees_its_client_close_the_connection, setup),
     };
     return cmocka_run_group_tests(tests, setup_group, NULL);
 }
