@@ -1,7 +1,11 @@
-/* uuid.c - UUID shape check. */
+/* uuid.c - UUID shape check and generation. */
 #include "uuid.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "random.h"
 
 bool uuid_is_valid(const char *text)
 {
@@ -15,4 +19,14 @@ bool uuid_is_valid(const char *text)
             return false;
     }
     return true;
+}
+
+void uuid_generate_v4(char out[UUID_TEXT_LEN + 1])
+{
+    uint64_t high = random_u64(), low = random_u64();
+    high = (high & ~0xf000ULL) | 0x4000ULL;                      /* version 4 */
+    low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; /* variant 10 */
+    snprintf(out, UUID_TEXT_LEN + 1, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(high >> 32),
+             (unsigned)((high >> 16) & 0xffff), (unsigned)(high & 0xffff), (unsigned)(low >> 48),
+             (unsigned long long)(low & 0xffffffffffffULL));
 }

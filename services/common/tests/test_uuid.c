@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -34,11 +35,28 @@ static void test_everything_else_is_refused(void **state)
         assert_false(uuid_is_valid(bad[i]));
 }
 
+static void test_generated_uuids_are_version_4_and_distinct(void **state)
+{
+    (void)state;
+    char a[UUID_TEXT_LEN + 1], b[UUID_TEXT_LEN + 1];
+    for (int i = 0; i < 1000; i++) {
+        uuid_generate_v4(a);
+        uuid_generate_v4(b);
+        assert_true(uuid_is_valid(a));
+        assert_int_equal(a[14], '4');            /* the version nibble */
+        assert_non_null(strchr("89ab", a[19]));  /* the variant bits */
+        for (const char *p = a; *p != '\0'; p++) /* lower case */
+            assert_false(*p >= 'A' && *p <= 'F');
+        assert_string_not_equal(a, b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canonical_uuids_in_either_case),
         cmocka_unit_test(test_everything_else_is_refused),
+        cmocka_unit_test(test_generated_uuids_are_version_4_and_distinct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
