@@ -14,7 +14,7 @@ CC ?= gcc
 VERSION ?= $(shell cat VERSION 2>/dev/null || echo dev)
 REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-SERVICES := inventory user payment
+SERVICES := inventory user payment order
 COMMON_SRC := $(wildcard services/common/*.c)
 COMMON_TESTS := $(patsubst services/common/tests/%.c,%,$(wildcard services/common/tests/test_*.c))
 BENCH_PROGRAMS := $(patsubst services/common/bench/%.c,%,$(wildcard services/common/bench/*.c))

@@ -254,7 +254,7 @@ class Service:
         self.name = name
         self.port = port or free_port()
         self.log_path = os.path.join(STACK_DIR, "logs", f"{name}-{self.port}.log")
-        role = {"inventory": "inventory", "user": "users", "payment": "payments"}[name]
+        role = {"inventory": "inventory", "user": "users", "order": "orders", "payment": "payments"}[name]
         self.env = dict(
             os.environ,
             PORT=str(self.port),
