@@ -22,7 +22,9 @@ command -v curl >/dev/null || { echo "health-check: curl is missing" >&2; exit 2
 # .env, unless the environment already says otherwise (as scripts/stack.sh does).
 . "$ROOT/scripts/lib/dotenv.sh"
 dotenv_load "$ROOT/.env"
+ORDER_PORT=${ORDER_PORT:-8001}
 INVENTORY_PORT=${INVENTORY_PORT:-8002}
+PAYMENT_PORT=${PAYMENT_PORT:-8003}
 USER_PORT=${USER_PORT:-8004}
 PG_PORT=${PG_PORT:-5432}
 REDIS_PORT=${REDIS_PORT:-6379}
@@ -70,9 +72,13 @@ tcp() { # name host port
 }
 
 check_services() { # host
+  http "order ready" "http://$1:$ORDER_PORT/health/ready" 200
   http "inventory ready" "http://$1:$INVENTORY_PORT/health/ready" 200
+  http "payment ready" "http://$1:$PAYMENT_PORT/health/ready" 200
   http "user ready" "http://$1:$USER_PORT/health/ready" 200
+  metric "order metrics" "http://$1:$ORDER_PORT/metrics" "oms_build_info"
   metric "inventory metrics" "http://$1:$INVENTORY_PORT/metrics" "oms_build_info"
+  metric "payment metrics" "http://$1:$PAYMENT_PORT/metrics" "oms_build_info"
   metric "user metrics" "http://$1:$USER_PORT/metrics" "oms_logins_total"
 }
 
@@ -81,6 +87,8 @@ check_webapp() { # host
   metric "traefik metrics" "http://$1:8080/metrics" "traefik_"
   http "route /api/inventory" "http://$1/api/inventory/products?limit=1" 200
   http "route /api/users" "http://$1/api/users/me" 401   # routed; no token
+  http "route /api/orders" "http://$1/api/orders" 401     # routed; no token
+  http "route /api/payments" "http://$1/api/payments?order_id=x" 401
   check_services "$1"
   tcp "postgres" "$1" 5432
   tcp "redis" "$1" 6379

@@ -14,7 +14,8 @@
 # Ports and switches come from the environment (defaults in brackets):
 #   PG_PORT [5432] REDIS_PORT [6379] AMQP_PORT [5672] RABBITMQ_MGMT_PORT [15672]
 #   RABBITMQ_PROMETHEUS_PORT [15692] RABBITMQ_DIST_PORT [25672]
-#   GATEWAY_PORT [8080] INVENTORY_PORT [8002] USER_PORT [8004]
+#   GATEWAY_PORT [8080] ORDER_PORT [8001] INVENTORY_PORT [8002] PAYMENT_PORT [8003]
+#   USER_PORT [8004]
 #   GATEWAY_MAX_CONNECTIONS [4096] GATEWAY_MAX_BODY_BYTES [8388608]
 #   WITH_RABBITMQ [1] WITH_SERVICES [1] WITH_GATEWAY [1]
 #   BIN_DIR [build/release/bin]  GUARD_CFLAGS [-O2 -g]  PG_STOP_TIMEOUT [30]
@@ -35,7 +36,9 @@ RABBITMQ_MGMT_PORT=${RABBITMQ_MGMT_PORT:-15672}
 RABBITMQ_PROMETHEUS_PORT=${RABBITMQ_PROMETHEUS_PORT:-15692}
 RABBITMQ_DIST_PORT=${RABBITMQ_DIST_PORT:-25672}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
+ORDER_PORT=${ORDER_PORT:-8001}
 INVENTORY_PORT=${INVENTORY_PORT:-8002}
+PAYMENT_PORT=${PAYMENT_PORT:-8003}
 USER_PORT=${USER_PORT:-8004}
 GATEWAY_MAX_CONNECTIONS=${GATEWAY_MAX_CONNECTIONS:-4096}
 GATEWAY_MAX_BODY_BYTES=${GATEWAY_MAX_BODY_BYTES:-8388608}
@@ -272,13 +275,15 @@ stop_rabbitmq() {
 
 service_port() {
   case $1 in
+    order) echo "$ORDER_PORT" ;;
     inventory) echo "$INVENTORY_PORT" ;;
+    payment) echo "$PAYMENT_PORT" ;;
     user) echo "$USER_PORT" ;;
     *) die "unknown service $1" ;;
   esac
 }
 # The PostgreSQL role (and schema) each service logs in as.
-service_role() { case $1 in inventory) echo inventory ;; user) echo users ;; esac; }
+service_role() { case $1 in order) echo orders ;; inventory) echo inventory ;; payment) echo payments ;; user) echo users ;; esac; }
 
 start_service() {
   local name=$1 port; port=$(service_port "$name")
@@ -294,6 +299,7 @@ start_service() {
   PORT=$port LISTEN_ADDRESS=127.0.0.1 GNUTLS_NO_IMPLICIT_INIT=1 \
     DATABASE_URL="postgresql://$role:${!password_var:-$role-lab-password}@127.0.0.1:$PG_PORT/oms?gssencmode=disable" \
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/" \
+    INVENTORY_URL="http://127.0.0.1:$INVENTORY_PORT" PAYMENT_URL="http://127.0.0.1:$PAYMENT_PORT" \
     nohup "$BIN_DIR/$name" >>"$LOG_DIR/$name.log" 2>&1 &
   echo $! > "$pidfile"
   wait_port "$port" 15 "$name"
@@ -348,6 +354,7 @@ start_gateway() {
         -e "s|@H2O_MAX_BODY_BYTES@|$((2 * GATEWAY_MAX_BODY_BYTES))|" \
         -e "s|@ERRORS_DIR@|$ROOT/infrastructure/h2o/errors|" \
         -e "s|@INVENTORY_PORT@|$INVENTORY_PORT|" -e "s|@USER_PORT@|$USER_PORT|" \
+        -e "s|@ORDER_PORT@|$ORDER_PORT|" -e "s|@PAYMENT_PORT@|$PAYMENT_PORT|" \
         infrastructure/h2o/h2o.conf.tmpl > "$STACK_DIR/h2o.conf"
     (raise_open_files; exec nohup h2o -m worker -c "$STACK_DIR/h2o.conf" >>"$LOG_DIR/gateway.log" 2>&1) &
     echo $! > "$PID_DIR/gateway.pid"
@@ -375,7 +382,8 @@ stop_gateway() {
   rm -f "$GATEWAY_SOCKET"
 }
 
-SERVICES=(inventory user)
+# Peers first: order calls inventory and payment.
+SERVICES=(inventory payment user order)
 
 start_all() {
   start_postgres
@@ -390,7 +398,9 @@ start_all() {
 
 The lab is running (state and logs in $STACK_DIR):
   gateway           http://127.0.0.1:$GATEWAY_PORT/api/inventory/products
+  order             http://127.0.0.1:$ORDER_PORT  (place orders through the gateway: README, "Placing an order")
   inventory         http://127.0.0.1:$INVENTORY_PORT  (/health/ready, /metrics)
+  payment           http://127.0.0.1:$PAYMENT_PORT  (test cards: README)
   user              http://127.0.0.1:$USER_PORT  (log in: see README, "Lab accounts")
   postgres          127.0.0.1:$PG_PORT  (database oms, superuser postgres)
   redis             127.0.0.1:$REDIS_PORT

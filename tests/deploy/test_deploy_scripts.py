@@ -40,16 +40,18 @@ def test_health_check_tells_working_from_broken_endpoints():
     """`native` role against the test stack: PostgreSQL, Redis and the two
     services are up; the gateway and RabbitMQ are not (the tests do not
     start them). Each shows as such, and the exit status says "failed"."""
-    with running("inventory", "user") as services:
+    with running("inventory", "user", "order", "payment") as services:
         out = run("health-check.sh", "native", env={
             "INVENTORY_PORT": str(services["inventory"].port), "USER_PORT": str(services["user"].port),
+            "ORDER_PORT": str(services["order"].port), "PAYMENT_PORT": str(services["payment"].port),
             "PG_PORT": str(PG_PORT), "REDIS_PORT": str(REDIS_PORT), "GATEWAY_PORT": str(free_port()),
             "AMQP_PORT": str(free_port()), "RABBITMQ_PROMETHEUS_PORT": str(free_port())})
     rows = [re.match(r"^(.{26}) (\S+)\s+(ok|FAIL)\s+(.+)$", line) for line in out.stdout.splitlines()[1:-1]]
     assert all(rows), out.stdout
     results = {row.group(1).strip(): row.group(3) for row in rows}
     assert out.stdout.splitlines()[0].split() == ["CHECK", "TARGET", "RESULT", "DETAIL"]
-    for name in ("inventory ready", "user ready", "inventory metrics", "user metrics", "postgres", "redis"):
+    for name in ("inventory ready", "user ready", "order ready", "payment ready", "inventory metrics",
+                 "user metrics", "order metrics", "payment metrics", "postgres", "redis"):
         assert results[name] == "ok", out.stdout
     for name in ("gateway route", "rabbitmq amqp", "rabbitmq metrics"):
         assert results[name] == "FAIL", out.stdout

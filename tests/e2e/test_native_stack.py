@@ -19,7 +19,7 @@ class NativeStack:
         self.stack_sh = stack_sh
         self.dir = os.path.join(STACK_DIR, "native-stack")
         names = ["PG_PORT", "REDIS_PORT", "AMQP_PORT", "RABBITMQ_MGMT_PORT", "RABBITMQ_PROMETHEUS_PORT",
-                 "RABBITMQ_DIST_PORT", "GATEWAY_PORT", "INVENTORY_PORT", "USER_PORT"]
+                 "RABBITMQ_DIST_PORT", "GATEWAY_PORT", "INVENTORY_PORT", "USER_PORT", "ORDER_PORT", "PAYMENT_PORT"]
         self.ports = dict(zip(names, ports))
         self.env = dict(self.ports, STACK_DIR=self.dir, WITH_RABBITMQ=0)
         # as scripts/stack.sh names the stack's private folders and RabbitMQ node
@@ -48,7 +48,7 @@ class NativeStack:
         """The processes the stack started, by name: its pid files, the
         postmaster, the RabbitMQ broker."""
         found = {}
-        for name in ("gateway", "gateway-guard", "inventory", "user", "redis"):
+        for name in ("gateway", "gateway-guard", "inventory", "user", "order", "payment", "redis"):
             try:
                 with open(os.path.join(self.dir, "pids", f"{name}.pid")) as f:
                     found[name] = int(f.read().strip())
@@ -123,7 +123,7 @@ def superuser_connection(port):
 
 @pytest.fixture(scope="module")
 def stack(stack_sh, private_ports):
-    st = NativeStack(stack_sh, private_ports(9))
+    st = NativeStack(stack_sh, private_ports(11))
     st.run("destroy", check=False)
     yield st
     st.run("destroy", check=False)
