@@ -24,8 +24,7 @@ static void task_release(context_t *c)
 
 static const context_ops_t task_ops = {task_fail, task_release};
 
-task_t *task_start(worker_t *worker, const trace_context_t *parent, const char *name, task_ended_fn ended,
-                   void *data)
+task_t *task_start(worker_t *worker, const trace_context_t *parent, const char *name, task_ended_fn ended, void *data)
 {
     task_t *task = malloc(sizeof(*task));
     if (task == NULL)
