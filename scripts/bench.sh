@@ -3,7 +3,11 @@
 # with `make run` first). Prints req/s, p50/p99 latency and each service's
 # resident memory. Bounded: each run lasts DURATION seconds.
 #
-#   scripts/bench.sh [inventory] [user]    the scenarios of those services (default: both)
+#   scripts/bench.sh [inventory] [user] [orders]
+#                                          the scenarios of those services (default:
+#                                          inventory and user); `orders` places orders
+#                                          through the gateway (the whole saga), then
+#                                          runs scripts/reconcile.sh
 #   DURATION=5 CONNECTIONS=32 scripts/bench.sh
 #   TARGET=http://127.0.0.1:8080 scripts/bench.sh inventory   through the gateway
 #
@@ -39,6 +43,8 @@ fi
 TARGET=${TARGET:-http://127.0.0.1:${INVENTORY_PORT:-8002}}
 DIRECT=http://127.0.0.1:${INVENTORY_PORT:-8002}
 USER_URL=http://127.0.0.1:${USER_PORT:-8004}
+GATEWAY_URL=http://127.0.0.1:${GATEWAY_PORT:-8080}
+ORDER_URL=http://127.0.0.1:${ORDER_PORT:-8001}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${WRK_THREADS:-1}
@@ -71,7 +77,7 @@ run_wrk() { # name url [wrk args...]
   p99=$(awk '$1=="99%"{print $2}' <<<"$out")
   errors=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out" | tr '\n' ' ')
   printf '%-28s %10s req/s   p50 %-9s p99 %-9s %s\n' "$name" "$rps" "$p50" "$p99" "${errors:-no errors}"
-  awk '/^cycles:/' <<<"$out"
+  awk '/^(cycles|orders):/' <<<"$out"
 }
 
 bench_inventory() {
@@ -134,10 +140,45 @@ bench_user() {
   echo "user RSS after the runs: $(rss user)"
 }
 
+# Orders through the gateway: each is a login-free customer request that
+# the order service turns into a product lookup, a reservation, a charge
+# and a commit (four peer calls, eight transactions across three
+# services, three events). First flat out (closed loop: CONNECTIONS
+# clients, each sending its next order when the last one is answered),
+# then paced (ORDER_PACE_MS between a client's orders) to show what an
+# order costs below saturation. Then every order is reconciled.
+bench_orders() {
+  ready "$ORDER_URL"
+  local stock_url=$DIRECT tokens=() i
+  for i in $(seq 1 "$BENCH_SKUS"); do
+    admin -o /dev/null -X POST "$stock_url/api/inventory/products" -d "$(printf \
+      '{"sku":"BENCH-%04d","name":"Benchmark widget %d","category":"bench","price_cents":100,"stock":1000000}' "$i" "$i")" \
+      || true
+  done
+  for i in $(seq -w 1 20); do
+    tokens+=("$(curl -sf -H 'Content-Type: application/json' -H "X-Forwarded-For: 198.19.1.$((10#$i))" \
+      -d "{\"email\":\"customer0$i@oms.example.com\",\"password\":\"LabCustomer-0$i\"}" "$USER_URL/api/users/login" |
+      sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')")
+  done
+  [ -n "${tokens[0]}" ] || { echo "bench: cannot log in the lab customers" >&2; exit 1; }
+  local target=${ORDER_TARGET:-$GATEWAY_URL}
+  echo "orders at $target, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s; idle RSS order $(rss order), payment $(rss payment)"
+  run_wrk "POST /api/orders" "$target" -s scripts/bench/place_order.lua -- "$BENCH_SKUS" 0 "${tokens[@]}"
+  run_wrk "POST /api/orders, paced ${ORDER_PACE_MS:-100} ms" "$target" -s scripts/bench/place_order.lua -- \
+    "$BENCH_SKUS" "${ORDER_PACE_MS:-100}" "${tokens[@]}"
+  echo "RSS after the runs: order $(rss order), payment $(rss payment), inventory $(rss inventory)"
+  local deadline=$((SECONDS + 60))
+  until [ "$(curl -s "$ORDER_URL/metrics" | awk '/^oms_orders_in_flight /{print $2}')" = 0 ] || [ $SECONDS -ge $deadline ]; do
+    sleep 0.5
+  done
+  PGPORT=${PG_PORT:-5432} scripts/reconcile.sh --since "10 minutes" | head -8
+}
+
 for scenario in "${scenarios[@]}"; do
   case $scenario in
     inventory) bench_inventory ;;
     user) bench_user ;;
-    *) echo "bench: unknown scenario '$scenario' (inventory, user)" >&2; exit 2 ;;
+    orders) bench_orders ;;
+    *) echo "bench: unknown scenario '$scenario' (inventory, user, orders)" >&2; exit 2 ;;
   esac
 done

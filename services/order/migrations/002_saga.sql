@@ -99,7 +99,8 @@ $$;
 -- Moves a saga from step p_from_step to (p_status, p_step), recording why
 -- and what the peers answered (NULL keeps a column as it is), and renews
 -- the lease. A status change writes its event (order.confirmed,
--- order.failed, order.cancelled); leaving PENDING forgets the card.
+-- order.failed, order.cancelled) and returns the order's document;
+-- leaving PENDING forgets the card.
 --
 -- Compare-and-set on the step: when two drivers race (a live saga and
 -- recovery after its lease ran out), the second finds the step moved and
@@ -137,7 +138,8 @@ BEGIN
         PERFORM orders.outbox_emit('order.' || lower(o.status), orders.event_data(o), p_traceparent);
     END IF;
     moved := true;
-    body := orders.order_json(o, true);
+    -- the document only matters to whoever waits for the order to settle
+    body := CASE WHEN o.status <> before.status THEN orders.order_json(o, true) END;
 END
 $$;
 
