@@ -122,7 +122,7 @@ lint:
 	python3 scripts/check-includes.py services/common
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
 		--suppress=ctuuninitvar \
-		-DH2O_USE_LIBUV=0 -Iservices/common services/common services/inventory services/user services/payment
+		-DH2O_USE_LIBUV=0 -Iservices/common services/common services/inventory services/user services/payment services/order
 
 clean:
 	rm -rf build

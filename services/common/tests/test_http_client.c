@@ -502,6 +502,67 @@ static void test_a_call_as_a_step(void **state)
     h2o_evloop_destroy(loop);
 }
 
+static int raw_status; /* the last outcome a raw step was given */
+
+static void on_raw_outcome(void *data, const http_response_t *response)
+{
+    work_t *w = data;
+    w->next_runs++;
+    w->code = response->code;
+    raw_status = response->status;
+}
+
+/* step_http_raw: the workflow is given every outcome, a 5xx and a
+ * cancelled context included, and the context is never failed for it. */
+static void test_a_raw_call_gets_every_outcome(void **state)
+{
+    (void)state;
+    reset_server();
+    worker_settings_t settings = {.service = "test", .resources = WORKER_HTTP_CLIENT, .http_client = config};
+    worker_t worker;
+    assert_int_equal(worker_open(&worker, 0, h2o_evloop_create(), &settings), 0);
+    http_call_t call = {.peer = "payment", .method = "POST", .url = url("/ok")};
+
+    server.fail_first = 1; /* a 503 goes to the workflow, not to the context */
+    work_t *w = start_work(&worker);
+    step_http_raw(&w->super, &call, on_raw_outcome, w);
+    for (int i = 0; i < 1000 && w->next_runs == 0; i++)
+        h2o_evloop_run(worker.loop, 10);
+    assert_int_equal(w->next_runs, 1);
+    assert_int_equal(raw_status, HTTP_CLIENT_OK);
+    assert_int_equal(w->code, 503);
+    assert_int_equal(w->failures, 0);
+    context_release(&w->super);
+
+    int before = released; /* cancelled while the call runs: the outcome still arrives, then the free */
+    w = start_work(&worker);
+    step_http_raw(&w->super, &call, on_raw_outcome, w);
+    context_cancel(&w->super);
+    context_release(&w->super);
+    for (int i = 0; i < 1000 && released == before; i++)
+        h2o_evloop_run(worker.loop, 10);
+    assert_int_equal(released, before + 1); /* on_raw_outcome read w before it was freed (ASan) */
+    assert_int_equal(raw_status, HTTP_CLIENT_OK);
+    assert_int_equal(worker.busy, 0);
+
+    h2o_evloop_t *loop = worker.loop;
+    worker_close(&worker);
+    h2o_evloop_destroy(loop);
+
+    worker_settings_t bare = {.service = "test"}; /* no HTTP client declared: told at once */
+    assert_int_equal(worker_open(&worker, 0, h2o_evloop_create(), &bare), 0);
+    w = start_work(&worker);
+    raw_status = HTTP_CLIENT_OK;
+    step_http_raw(&w->super, &call, on_raw_outcome, w);
+    assert_int_equal(w->next_runs, 1);
+    assert_int_equal(raw_status, HTTP_CLIENT_UNAVAILABLE);
+    assert_int_equal(w->failures, 0);
+    context_release(&w->super);
+    loop = worker.loop;
+    worker_close(&worker);
+    h2o_evloop_destroy(loop);
+}
+
 static void test_an_undeclared_client_is_unavailable(void **state)
 {
     (void)state;
@@ -530,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_the_breaker_opens_probes_and_closes),
         cmocka_unit_test(test_destroy_answers_calls_under_way_once),
         cmocka_unit_test(test_a_call_as_a_step),
+        cmocka_unit_test(test_a_raw_call_gets_every_outcome),
         cmocka_unit_test(test_an_undeclared_client_is_unavailable),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
