@@ -289,7 +289,7 @@ static int read_order(const json_t *body, placement_t *p, json_field_error_t *er
     if (json_reject_unknown_fields(body, fields, error) != 0 ||
         json_read_array(body, "items", true, 1, ORDER_MAX_ITEMS, &items, error) != 0)
         return -1;
-    json_t *sorted[ORDER_MAX_ITEMS];
+    json_t *sorted[ORDER_MAX_ITEMS] = {NULL};
     size_t count = 0;
     int rc = 0;
     for (size_t i = 0; i < json_array_size(items) && rc == 0; i++) {
@@ -305,6 +305,11 @@ static int read_order(const json_t *body, placement_t *p, json_field_error_t *er
                                json_string_value(json_object_get(line, "sku")));
         }
     }
+    if (rc != 0) {
+        for (size_t j = 0; j < count; j++)
+            json_decref(sorted[j]);
+        return -1;
+    }
     json_t *lines = json_array();
     qsort(sorted, count, sizeof(sorted[0]), compare_skus);
     for (size_t j = 0; j < count; j++)
@@ -313,7 +318,7 @@ static int read_order(const json_t *body, placement_t *p, json_field_error_t *er
     json_decref(lines);
     p->lines = context_strdup(&p->r->super, text, SIZE_MAX);
     free(text);
-    return rc == 0 ? read_payment(body, p, error) : -1;
+    return read_payment(body, p, error);
 }
 
 /* The request's fingerprint: the same items and payment hash the same
