@@ -41,7 +41,6 @@ struct task {
  * its own). `name` must be a literal (or outlive the task). The caller
  * holds the task's first reference and releases it (context_release) once
  * its first step is under way; `ended` may be NULL. Never NULL. */
-task_t *task_start(worker_t *worker, const trace_context_t *parent, const char *name, task_ended_fn ended,
-                   void *data);
+task_t *task_start(worker_t *worker, const trace_context_t *parent, const char *name, task_ended_fn ended, void *data);
 
 #endif
