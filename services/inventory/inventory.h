@@ -32,9 +32,6 @@ void products_handle_get(http_request_t *r);
 void products_handle_create(http_request_t *r);
 void products_handle_update(http_request_t *r);
 
-/* True when `sku` has the catalogue's SKU shape (3-32 of A-Z, 0-9, '-'). */
-bool products_valid_sku(const char *sku);
-
 /* reservations.c: internal endpoints, for a service token or an admin
  * credential (auth_require with JWT_ROLE_SERVICE). */
 void reservations_handle_create(http_request_t *r);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "domain.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -38,17 +39,6 @@ typedef struct product_write {
     bool creating;
 } product_write_t;
 
-bool products_valid_sku(const char *sku)
-{
-    size_t len = strlen(sku);
-    if (len < 3 || len > 32 || sku[0] == '-')
-        return false;
-    for (const char *p = sku; *p != '\0'; p++)
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-'))
-            return false;
-    return true;
-}
-
 static bool valid_category(const char *category)
 {
     size_t len = strlen(category);
@@ -63,7 +53,7 @@ static bool valid_category(const char *category)
 static const char *sku_param(http_request_t *r)
 {
     const char *sku = http_path_param(r, "sku");
-    if (sku == NULL || !products_valid_sku(sku)) {
+    if (sku == NULL || !domain_valid_sku(sku)) {
         json_field_error_t error;
         json_fail(&error, "sku", "sku must be 3 to 32 characters of A-Z, 0-9 and '-'");
         http_respond_field_error(r, &error);
@@ -137,7 +127,7 @@ static void lookup_products(http_request_t *r, const char *skus)
             goto Invalid;
         memcpy(sku, p, n);
         sku[n] = '\0';
-        if (!products_valid_sku(sku))
+        if (!domain_valid_sku(sku))
             goto Invalid;
         memcpy(out, p, n + (p[n] == ',')); /* the SKU and its comma; SKUs need no quoting */
         out += n + (p[n] == ',');
@@ -207,7 +197,7 @@ static int read_product_fields(const json_t *body, bool creating, product_fields
     if (creating) {
         if (json_read_string(body, "sku", true, 3, 32, &f->sku, error) != 0)
             return -1;
-        if (!products_valid_sku(f->sku))
+        if (!domain_valid_sku(f->sku))
             return json_fail(error, "sku", "sku must be 3 to 32 characters of A-Z, 0-9 and '-'");
         if (json_read_string(body, "currency", false, 3, 3, &f->currency, error) != 0)
             return -1;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "domain.h"
 #include "inventory.h"
 #include "log.h"
 #include "uuid.h"
@@ -58,25 +59,17 @@ typedef struct sweep {
 
 static void reserve(reservation_request_t *req);
 
-static bool valid_order_id(const char *id)
-{
-    size_t len = strlen(id);
-    return len >= 1 && len <= 64 &&
-           strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == len;
-}
-
 /* Validates {order_id, items:[{sku, qty}]} and builds the canonical items
  * document passed to inventory.reserve(). Returns NULL with `error` set. */
 static json_t *read_reservation(const json_t *body, reservation_request_t *req, json_field_error_t *error)
 {
     static const char *const fields[] = {"order_id", "items", NULL};
-    static const char *const item_fields[] = {"sku", "qty", NULL};
     const char *order_id;
     json_t *items;
     if (json_reject_unknown_fields(body, fields, error) != 0 ||
         json_read_string(body, "order_id", true, 1, 64, &order_id, error) != 0)
         return NULL;
-    if (!valid_order_id(order_id)) {
+    if (!domain_valid_order_id(order_id)) {
         json_fail(error, "order_id", "order_id must be 1 to 64 characters of letters, digits, '_' and '-'");
         return NULL;
     }
@@ -86,35 +79,15 @@ static json_t *read_reservation(const json_t *body, reservation_request_t *req, 
 
     json_t *canonical = json_array();
     for (size_t i = 0; i < json_array_size(items); i++) {
-        const json_t *item = json_array_get(items, i);
-        char field[32];
         const char *sku;
         long long qty;
-        json_field_error_t inner;
-        snprintf(field, sizeof(field), "items[%zu]", i);
-        if (!json_is_object(item)) {
-            json_fail(error, field, "%s must be an object with sku and qty", field);
+        if (domain_read_line(json_array_get(items, i), i, MAX_QTY, &sku, &qty, error) != 0)
             goto Error;
-        }
-        if (json_reject_unknown_fields(item, item_fields, &inner) != 0 ||
-            json_read_string(item, "sku", true, 3, 32, &sku, &inner) != 0 ||
-            json_read_int(item, "qty", true, 1, MAX_QTY, &qty, NULL, &inner) != 0) {
-            char path[sizeof(field) + sizeof(inner.field)];
-            snprintf(path, sizeof(path), "%s.%s", field, inner.field);
-            json_fail(error, path, "%s: %s", field, inner.message);
-            goto Error;
-        }
-        if (!products_valid_sku(sku)) {
-            snprintf(error->field, sizeof(error->field), "%s.sku", field);
-            snprintf(error->message, sizeof(error->message), "%s: sku must be 3 to 32 characters of A-Z, 0-9, '-'",
-                     field);
-            goto Error;
-        }
         for (size_t j = 0; j < req->item_count; j++) {
             if (strcmp(req->skus[j], sku) == 0) {
-                snprintf(error->field, sizeof(error->field), "%s.sku", field);
-                snprintf(error->message, sizeof(error->message), "%s: sku %s appears twice; sum the quantities", field,
-                         sku);
+                char field[32];
+                snprintf(field, sizeof(field), "items[%zu].sku", i);
+                json_fail(error, field, "items[%zu]: sku %s appears twice; sum the quantities", i, sku);
                 goto Error;
             }
         }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain.h"
 #include "log.h"
 #include "order.h"
 #include "uuid.h"
@@ -197,21 +198,6 @@ static void wait_for_replay(http_request_t *r, const char *order, size_t len)
 
 /* --- placing an order: validate -> price -> create -> run_and_wait ----------------------- */
 
-static bool valid_card_number(const char *card)
-{
-    size_t len = strlen(card);
-    if (len < 12 || len > 19 || strspn(card, "0123456789") != len)
-        return false;
-    int sum = 0;
-    for (size_t i = 0; i < len; i++) { /* Luhn: every second digit from the right doubled */
-        int digit = card[len - 1 - i] - '0';
-        if (i % 2 == 1 && (digit *= 2) > 9)
-            digit -= 9;
-        sum += digit;
-    }
-    return sum % 10 == 0;
-}
-
 static int read_payment(const json_t *body, placement_t *p, json_field_error_t *error)
 {
     static const char *const fields[] = {"method", "card", NULL};
@@ -225,7 +211,7 @@ static int read_payment(const json_t *body, placement_t *p, json_field_error_t *
         json_read_string(payment, "card", false, 1, 32, &card, &inner) != 0)
         return json_fail(error, "payment", "payment: %s", inner.message);
     if (strcmp(method, "card") == 0) {
-        if (card == NULL || !valid_card_number(card))
+        if (card == NULL || !domain_valid_card_number(card))
             return json_fail(error, "payment.card", "payment.card must be a card number (12 to 19 digits, Luhn)");
         p->card = context_strdup(&p->r->super, card, SIZE_MAX);
     } else if (strcmp(method, "wallet") == 0) {
@@ -238,13 +224,6 @@ static int read_payment(const json_t *body, placement_t *p, json_field_error_t *
     return 0;
 }
 
-/* The catalogue's SKU shape (inventory's rule): 3-32 of A-Z, 0-9, '-'. */
-static bool valid_sku(const char *sku)
-{
-    size_t len = strlen(sku);
-    return len >= 3 && len <= 32 && sku[0] != '-' && strspn(sku, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == len;
-}
-
 static int compare_skus(const void *a, const void *b)
 {
     return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "sku")),
@@ -255,28 +234,10 @@ static int compare_skus(const void *a, const void *b)
  * `error` set). */
 static json_t *read_line(const json_t *item, size_t index, json_field_error_t *error)
 {
-    static const char *const item_fields[] = {"sku", "qty", NULL};
-    char field[32];
     const char *sku;
     long long qty;
-    json_field_error_t inner;
-    snprintf(field, sizeof(field), "items[%zu]", index);
-    if (!json_is_object(item)) {
-        json_fail(error, field, "%s must be an object with sku and qty", field);
+    if (domain_read_line(item, index, ORDER_MAX_QTY, &sku, &qty, error) != 0)
         return NULL;
-    }
-    if (json_reject_unknown_fields(item, item_fields, &inner) != 0 ||
-        json_read_string(item, "sku", true, 3, 32, &sku, &inner) != 0 ||
-        json_read_int(item, "qty", true, 1, ORDER_MAX_QTY, &qty, NULL, &inner) != 0) {
-        char path[sizeof(field) + sizeof(inner.field)];
-        snprintf(path, sizeof(path), "%s.%s", field, inner.field);
-        json_fail(error, path, "%s: %s", field, inner.message);
-        return NULL;
-    }
-    if (!valid_sku(sku)) {
-        json_fail(error, "items.sku", "%s: sku must be 3 to 32 characters of A-Z, 0-9 and '-'", field);
-        return NULL;
-    }
     return json_pack("{s:s,s:I}", "sku", sku, "qty", (json_int_t)qty);
 }
 
@@ -300,9 +261,12 @@ static int read_order(const json_t *body, placement_t *p, json_field_error_t *er
         }
         sorted[count++] = line;
         for (size_t j = 0; j + 1 < count && rc == 0; j++) {
-            if (compare_skus(&sorted[j], &line) == 0)
-                rc = json_fail(error, "items.sku", "items[%zu]: sku %s appears twice; sum the quantities", i,
-                               json_string_value(json_object_get(line, "sku")));
+            if (compare_skus(&sorted[j], &line) != 0)
+                continue;
+            char field[32];
+            snprintf(field, sizeof(field), "items[%zu].sku", i);
+            rc = json_fail(error, field, "items[%zu]: sku %s appears twice; sum the quantities", i,
+                           json_string_value(json_object_get(line, "sku")));
         }
     }
     if (rc != 0) {

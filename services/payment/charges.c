@@ -39,17 +39,16 @@
 #include "uuid.h"
 
 #define MAX_AMOUNT_CENTS 100000000 /* $1,000,000.00 */
-#define CARD_DIGITS_MAX  19
-#define KEY_POLL_MS      50  /* how often a duplicate looks for the first request's answer */
-#define HOLD_CHECK_MS    100 /* how often a held request looks for its client and a shutdown */
+#define KEY_POLL_MS      50        /* how often a duplicate looks for the first request's answer */
+#define HOLD_CHECK_MS    100       /* how often a held request looks for its client and a shutdown */
 
 /* What was asked, as the task keeps it. */
 typedef struct charge_terms {
-    char order_id[PAYMENT_ORDER_ID_MAX + 1];
+    char order_id[DOMAIN_ORDER_ID_MAX + 1];
     long long amount_cents;
     char currency[4];
     char method[8];                 /* card or wallet */
-    char card[CARD_DIGITS_MAX + 1]; /* "" for a wallet; wiped once the processor has it */
+    char card[DOMAIN_CARD_MAX + 1]; /* "" for a wallet; wiped once the processor has it */
     char card_last4[5];
     char key[IDEMPOTENCY_KEY_MAX + 1];
     char fingerprint[IDEMPOTENCY_FINGERPRINT_LEN + 1];
@@ -295,14 +294,14 @@ static int read_charge(const json_t *body, charge_terms_t *terms, json_field_err
     static const char *const fields[] = {"order_id", "amount_cents", "currency", "method", "card", NULL};
     const char *order_id, *currency, *method, *card;
     if (json_reject_unknown_fields(body, fields, error) != 0 ||
-        json_read_string(body, "order_id", true, 1, PAYMENT_ORDER_ID_MAX, &order_id, error) != 0)
+        json_read_string(body, "order_id", true, 1, DOMAIN_ORDER_ID_MAX, &order_id, error) != 0)
         return -1;
-    if (!payment_valid_order_id(order_id))
+    if (!domain_valid_order_id(order_id))
         return json_fail(error, "order_id", "order_id must be 1 to 64 characters of letters, digits, '_' and '-'");
     if (json_read_int(body, "amount_cents", true, 1, MAX_AMOUNT_CENTS, &terms->amount_cents, NULL, error) != 0 ||
         json_read_string(body, "currency", true, 3, 3, &currency, error) != 0)
         return -1;
-    if (!payment_valid_currency(currency))
+    if (!domain_valid_currency(currency))
         return json_fail(error, "currency", "currency must be three upper-case letters (ISO 4217), such as USD");
     if (json_read_string(body, "method", true, 1, 16, &method, error) != 0)
         return -1;
@@ -315,7 +314,7 @@ static int read_charge(const json_t *body, charge_terms_t *terms, json_field_err
         return json_fail(error, "card", "card is required for method card");
     if (!is_card && card != NULL)
         return json_fail(error, "card", "card must not be sent with method wallet");
-    if (is_card && !payment_valid_card_number(card))
+    if (is_card && !domain_valid_card_number(card))
         return json_fail(error, "card", "card must be 12 to 19 digits that pass the Luhn check");
 
     snprintf(terms->order_id, sizeof(terms->order_id), "%s", order_id);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "chore.h"
+#include "domain.h"
 #include "http.h"
 #include "pg.h"
 #include "server.h"
@@ -42,19 +43,6 @@ void refunds_handle_create(http_request_t *r);
 
 /* voids.c: POST /api/payments/void (internal). */
 void voids_handle_create(http_request_t *r);
-
-/* validation.c: the shape of what clients send. */
-#define PAYMENT_ORDER_ID_MAX 64
-
-/* True for 1-64 characters of letters, digits, '_' and '-' (the rule the
- * inventory's reservations use for the same ids). */
-bool payment_valid_order_id(const char *order_id);
-
-/* True for three upper-case letters (ISO 4217's shape). */
-bool payment_valid_currency(const char *currency);
-
-/* True for 12 to 19 digits that pass the Luhn check. */
-bool payment_valid_card_number(const char *number);
 
 /* processor.c: the simulated card processor. */
 typedef enum processor_verdict {

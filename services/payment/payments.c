@@ -56,7 +56,7 @@ static void load_order_payments(http_request_t *r, const jwt_claims_t *who)
 {
     (void)who;
     const char *order_id = http_query_param(r, "order_id");
-    if (order_id == NULL || !payment_valid_order_id(order_id)) {
+    if (order_id == NULL || !domain_valid_order_id(order_id)) {
         json_field_error_t error;
         json_fail(&error, "order_id", "order_id is required: 1 to 64 characters of letters, digits, '_' and '-'");
         http_respond_field_error(r, &error);

@@ -24,7 +24,7 @@
 
 typedef struct void_request {
     http_request_t *r;
-    char order_id[PAYMENT_ORDER_ID_MAX + 1];
+    char order_id[DOMAIN_ORDER_ID_MAX + 1];
 } void_request_t;
 
 static void answer_void(void *data, const PGresult *result)
@@ -56,9 +56,9 @@ static int read_void(const json_t *body, void_request_t *req, json_field_error_t
     static const char *const fields[] = {"order_id", NULL};
     const char *order_id;
     if (json_reject_unknown_fields(body, fields, error) != 0 ||
-        json_read_string(body, "order_id", true, 1, PAYMENT_ORDER_ID_MAX, &order_id, error) != 0)
+        json_read_string(body, "order_id", true, 1, DOMAIN_ORDER_ID_MAX, &order_id, error) != 0)
         return -1;
-    if (!payment_valid_order_id(order_id))
+    if (!domain_valid_order_id(order_id))
         return json_fail(error, "order_id", "order_id must be 1 to 64 characters of letters, digits, '_' and '-'");
     snprintf(req->order_id, sizeof(req->order_id), "%s", order_id);
     return 0;

@@ -29,8 +29,7 @@
 #include "../main.c"
 #undef main
 
-#include "exchange.h"
-#include "fuzz_support.h"
+#include "reference.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -66,67 +65,6 @@ static bool valid_category(const char *s)
            strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
 }
 
-static bool valid_uuid(const char *s, size_t len)
-{
-    if (len != 36)
-        return false;
-    for (size_t i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : fuzz_hex_value(s[i]) < 0)
-            return false;
-    }
-    return true;
-}
-
-static bool only_keys(const json_t *object, const char *const *allowed)
-{
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)object, key, value)
-    {
-        (void)value;
-        bool known = false;
-        for (size_t i = 0; allowed[i] != NULL; i++)
-            known |= strcmp(key, allowed[i]) == 0;
-        if (!known)
-            return false;
-    }
-    return true;
-}
-
-/* A string field of `min`..`max` characters without NUL; *out its text or
- * NULL when absent. `text`: a name, judged by fuzz_judge_text too. */
-static fuzz_verdict_t string_field(const json_t *body, const char *key, bool required, size_t min, size_t max,
-                                   bool text, const char **out)
-{
-    const json_t *value = json_object_get(body, key);
-    *out = NULL;
-    if (value == NULL)
-        return required ? FUZZ_INVALID : FUZZ_VALID;
-    if (!json_is_string(value))
-        return FUZZ_INVALID;
-    const char *s = json_string_value(value);
-    size_t bytes = json_string_length(value), chars = fuzz_utf8_count(s, bytes);
-    if (strlen(s) != bytes || chars < min || chars > max)
-        return FUZZ_INVALID;
-    *out = s;
-    return text ? fuzz_judge_text(s, bytes) : FUZZ_VALID;
-}
-
-/* An integer field in [min, max]; *out its decimal text or "" when absent. */
-static fuzz_verdict_t int_field(const json_t *body, const char *key, bool required, long long min, long long max,
-                                char out[24])
-{
-    const json_t *value = json_object_get(body, key);
-    out[0] = '\0';
-    if (value == NULL)
-        return required ? FUZZ_INVALID : FUZZ_VALID;
-    if (!json_is_integer(value) || json_integer_value(value) < min || json_integer_value(value) > max)
-        return FUZZ_INVALID;
-    snprintf(out, 24, "%lld", (long long)json_integer_value(value));
-    return FUZZ_VALID;
-}
-
 /* The statement parameters a product body must become (NULL: SQL NULL). */
 typedef struct product_params {
     const char *text[8];
@@ -140,30 +78,30 @@ static fuzz_verdict_t reference_product(const json_t *body, bool creating, produ
     static const char *const update_fields[] = {
         "name", "description", "category", "price_cents", "stock_adjustment", "low_stock_threshold", NULL};
     memset(p, 0, sizeof(*p));
-    if (!json_is_object(body) || !only_keys(body, creating ? create_fields : update_fields))
+    if (!json_is_object(body) || !fuzz_only_keys(body, creating ? create_fields : update_fields))
         return FUZZ_INVALID;
     const char *sku = NULL, *name, *description, *category, *currency = NULL;
     fuzz_verdict_t v = FUZZ_VALID;
     if (creating) {
-        v = fuzz_both(v, string_field(body, "sku", true, 3, 32, false, &sku));
+        v = fuzz_both(v, fuzz_string_field(body, "sku", true, 3, 32, false, &sku));
         if (sku != NULL && !valid_sku(sku))
             v = FUZZ_INVALID;
-        v = fuzz_both(v, string_field(body, "currency", false, 3, 3, false, &currency));
+        v = fuzz_both(v, fuzz_string_field(body, "currency", false, 3, 3, false, &currency));
         if (currency != NULL && strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)
             v = FUZZ_INVALID;
-        v = fuzz_both(v, int_field(body, "stock", true, 0, 10000000, p->numbers[1]));
+        v = fuzz_both(v, fuzz_int_field(body, "stock", true, 0, 10000000, p->numbers[1]));
     } else {
-        v = fuzz_both(v, int_field(body, "stock_adjustment", false, -10000000, 10000000, p->numbers[1]));
+        v = fuzz_both(v, fuzz_int_field(body, "stock_adjustment", false, -10000000, 10000000, p->numbers[1]));
         if (json_object_size(body) == 0)
             v = FUZZ_INVALID;
     }
-    v = fuzz_both(v, string_field(body, "name", creating, 1, 200, true, &name));
-    v = fuzz_both(v, string_field(body, "description", false, 0, 2000, false, &description));
-    v = fuzz_both(v, string_field(body, "category", creating, 2, 32, false, &category));
+    v = fuzz_both(v, fuzz_string_field(body, "name", creating, 1, 200, true, &name));
+    v = fuzz_both(v, fuzz_string_field(body, "description", false, 0, 2000, false, &description));
+    v = fuzz_both(v, fuzz_string_field(body, "category", creating, 2, 32, false, &category));
     if (category != NULL && !valid_category(category))
         v = FUZZ_INVALID;
-    v = fuzz_both(v, int_field(body, "price_cents", creating, 0, 1000000000, p->numbers[0]));
-    v = fuzz_both(v, int_field(body, "low_stock_threshold", false, 0, 10000000, p->numbers[2]));
+    v = fuzz_both(v, fuzz_int_field(body, "price_cents", creating, 0, 1000000000, p->numbers[0]));
+    v = fuzz_both(v, fuzz_int_field(body, "low_stock_threshold", false, 0, 10000000, p->numbers[2]));
 #define NUMBER(i) (p->numbers[i][0] != '\0' ? p->numbers[i] : NULL)
     if (creating) {
         const char *params[8] = {sku, name, description, category, NUMBER(0), currency, NUMBER(1), NUMBER(2)};
@@ -182,9 +120,9 @@ static fuzz_verdict_t reference_reservation(const json_t *body, const char **ord
     static const char *const fields[] = {"order_id", "items", NULL};
     static const char *const item_fields[] = {"sku", "qty", NULL};
     *items_out = NULL;
-    if (!json_is_object(body) || !only_keys(body, fields))
+    if (!json_is_object(body) || !fuzz_only_keys(body, fields))
         return FUZZ_INVALID;
-    if (string_field(body, "order_id", true, 1, 64, false, order_id) != FUZZ_VALID ||
+    if (fuzz_string_field(body, "order_id", true, 1, 64, false, order_id) != FUZZ_VALID ||
         strspn(*order_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(*order_id))
         return FUZZ_INVALID;
     const json_t *items = json_object_get(body, "items");
@@ -195,9 +133,9 @@ static fuzz_verdict_t reference_reservation(const json_t *body, const char **ord
         const json_t *item = json_array_get(items, i);
         const char *sku;
         char qty[24];
-        if (!json_is_object(item) || !only_keys(item, item_fields) ||
-            string_field(item, "sku", true, 3, 32, false, &sku) != FUZZ_VALID || !valid_sku(sku) ||
-            int_field(item, "qty", true, 1, 1000, qty) != FUZZ_VALID)
+        if (!json_is_object(item) || !fuzz_only_keys(item, item_fields) ||
+            fuzz_string_field(item, "sku", true, 3, 32, false, &sku) != FUZZ_VALID || !valid_sku(sku) ||
+            fuzz_int_field(item, "qty", true, 1, 1000, qty) != FUZZ_VALID)
             goto Invalid;
         for (size_t j = 0; j < i; j++)
             if (strcmp(json_string_value(json_object_get(json_array_get(canonical, j), "sku")), sku) == 0)
@@ -214,61 +152,16 @@ Invalid:
 
 /* --- the checks ---------------------------------------------------------------- */
 
-static bool same_param(const char *got, const char *want)
-{
-    return got == NULL ? want == NULL : want != NULL && strcmp(got, want) == 0;
-}
-
-/* The W3C shape the service formats its own span in: 00-<32 hex>-<16 hex>-<2 hex>. */
-static bool is_traceparent(const char *value)
-{
-    if (value == NULL || strlen(value) != 55)
-        return false;
-    for (size_t i = 0; i < 55; i++) {
-        bool dash = i == 2 || i == 35 || i == 52;
-        if (dash ? value[i] != '-' : strchr("0123456789abcdef", value[i]) == NULL)
-            return false;
-    }
-    return true;
-}
-
-static void check_params(const fuzz_backend_call_t *call, const char *const *want, size_t count)
-{
-    FUZZ_CHECK(call->arg_count == count, "%s with %zu parameters", call->name, call->arg_count);
-    for (size_t i = 0; i < count; i++)
-        FUZZ_CHECK(same_param(call->args[i], want[i]), "%s parameter %zu is '%s', the body says '%s'", call->name,
-                   i + 1, call->args[i] != NULL ? fuzz_show(call->args[i], call->arg_lens[i]) : "NULL",
-                   want[i] != NULL ? fuzz_show(want[i], strlen(want[i])) : "NULL");
-}
-
-/* The path's last segment after `prefix` (one segment), or NULL. */
-static const char *segment_after(const fuzz_exchange_t *ex, const char *prefix, const char *suffix, size_t *len)
-{
-    size_t prefix_len = strlen(prefix), suffix_len = strlen(suffix);
-    if (ex->path_len <= prefix_len + suffix_len || memcmp(ex->path, prefix, prefix_len) != 0 ||
-        memcmp(ex->path + ex->path_len - suffix_len, suffix, suffix_len) != 0)
-        return NULL;
-    *len = ex->path_len - prefix_len - suffix_len;
-    const char *segment = ex->path + prefix_len;
-    return memchr(segment, '/', *len) == NULL ? segment : NULL;
-}
-
-static json_t *body_of(const fuzz_exchange_t *ex)
-{
-    return ex->body != NULL && ex->body_len > 0 ? json_loadb(ex->body, ex->body_len, JSON_REJECT_DUPLICATES, NULL)
-                                                : NULL;
-}
-
 static void check_product(const fuzz_exchange_t *ex, bool creating)
 {
     const char *statement = creating ? "product_create" : "product_update";
     const fuzz_backend_call_t *call = fuzz_exchange_call(ex, statement);
     size_t sku_len = 0;
-    const char *sku = creating ? NULL : segment_after(ex, "/api/inventory/products/", "", &sku_len);
+    const char *sku = creating ? NULL : fuzz_segment_after(ex, "/api/inventory/products/", "", &sku_len);
     bool clean = creating ? fuzz_exchange_is_clean(ex, "POST", "/api/inventory/products", true)
                           : sku != NULL && ex->method_len == 5 && memcmp(ex->method, "PATCH", 5) == 0 &&
                                 fuzz_exchange_is_clean(ex, "PATCH", ex->path, true);
-    json_t *body = body_of(ex);
+    json_t *body = fuzz_body_of(ex);
     product_params_t want;
     fuzz_verdict_t verdict = reference_product(body, creating, &want);
     if (!creating) {
@@ -281,11 +174,11 @@ static void check_product(const fuzz_exchange_t *ex, bool creating)
         FUZZ_CHECK(verdict != FUZZ_INVALID, "%s ran for a body the reference refuses: '%s' (path '%s')", statement,
                    fuzz_show(ex->body, ex->body_len), fuzz_show(ex->path, ex->path_len));
         if (creating) {
-            check_params(call, want.text, 8);
+            fuzz_check_params(call, want.text, 8);
         } else { /* the 8th: the request's traceparent, for the stock events */
             want.text[7] = call->arg_count == 8 ? call->args[7] : NULL;
-            check_params(call, want.text, 8);
-            FUZZ_CHECK(is_traceparent(call->args[7]), "product_update's traceparent is not one");
+            fuzz_check_params(call, want.text, 8);
+            FUZZ_CHECK(fuzz_is_traceparent(call->args[7]), "product_update's traceparent is not one");
         }
     } else if (clean && verdict == FUZZ_VALID) {
         FUZZ_CHECK(false, "%s refused (%d: %s) for a body the reference accepts: '%s'", creating ? "create" : "patch",
@@ -300,14 +193,14 @@ static void check_reservation(const fuzz_exchange_t *ex)
 {
     const fuzz_backend_call_t *call = fuzz_exchange_call(ex, "reservation_create");
     bool clean = fuzz_exchange_is_clean(ex, "POST", "/api/inventory/reservations", true);
-    json_t *body = body_of(ex), *items = NULL;
+    json_t *body = fuzz_body_of(ex), *items = NULL;
     const char *order_id = NULL;
     fuzz_verdict_t verdict = reference_reservation(body, &order_id, &items);
     if (call != NULL) {
         FUZZ_CHECK(verdict == FUZZ_VALID, "a reservation ran for a body the reference refuses: '%s'",
                    fuzz_show(ex->body, ex->body_len));
-        FUZZ_CHECK(call->arg_count == 4 && same_param(call->args[0], order_id) && same_param(call->args[2], "900") &&
-                       is_traceparent(call->args[3]),
+        FUZZ_CHECK(call->arg_count == 4 && fuzz_same_param(call->args[0], order_id) &&
+                       fuzz_same_param(call->args[2], "900") && fuzz_is_traceparent(call->args[3]),
                    "reservation parameters order_id '%s', ttl '%s'", call->args[0] ? call->args[0] : "NULL",
                    call->args[2] ? call->args[2] : "NULL");
         json_t *sent = call->args[1] != NULL ? json_loads(call->args[1], 0, NULL) : NULL;
@@ -328,8 +221,8 @@ static void check_transition(const fuzz_exchange_t *ex, const char *statement, c
 {
     const fuzz_backend_call_t *call = fuzz_exchange_call(ex, statement);
     size_t id_len = 0;
-    const char *id = segment_after(ex, "/api/inventory/reservations/", suffix, &id_len);
-    bool valid = id != NULL && valid_uuid(id, id_len);
+    const char *id = fuzz_segment_after(ex, "/api/inventory/reservations/", suffix, &id_len);
+    bool valid = id != NULL && fuzz_valid_uuid(id, id_len);
     if (call != NULL)
         FUZZ_CHECK(
             valid && call->arg_count == 1 && call->arg_lens[0] == id_len && memcmp(call->args[0], id, id_len) == 0,

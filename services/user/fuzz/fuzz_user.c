@@ -34,8 +34,7 @@
 #include "../main.c"
 #undef main
 
-#include "exchange.h"
-#include "fuzz_support.h"
+#include "reference.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -107,22 +106,6 @@ static bool reference_email(const char *email)
     }
 }
 
-static bool only_keys(const json_t *object, const char *const *allowed)
-{
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)object, key, value)
-    {
-        (void)value;
-        bool known = false;
-        for (size_t i = 0; allowed[i] != NULL; i++)
-            known |= strcmp(key, allowed[i]) == 0;
-        if (!known)
-            return false;
-    }
-    return true;
-}
-
 /* A string of `min`..`max` characters without NUL, or NULL. */
 static const char *string_of(const json_t *body, const char *key, size_t min, size_t max)
 {
@@ -138,7 +121,7 @@ static fuzz_verdict_t reference_credentials(const json_t *body, const char *cons
                                             size_t password_max, const char **email)
 {
     *email = NULL;
-    if (!json_is_object(body) || !only_keys(body, allowed))
+    if (!json_is_object(body) || !fuzz_only_keys(body, allowed))
         return FUZZ_INVALID;
     *email = string_of(body, "email", 1, 254);
     if (*email == NULL || !reference_email(*email))
@@ -154,18 +137,12 @@ static fuzz_verdict_t reference_registration(const json_t *body, const char **em
     return name == NULL ? FUZZ_INVALID : fuzz_both(v, fuzz_judge_text(name, strlen(name)));
 }
 
-static json_t *body_of(const fuzz_exchange_t *ex)
-{
-    return ex->body != NULL && ex->body_len > 0 ? json_loadb(ex->body, ex->body_len, JSON_REJECT_DUPLICATES, NULL)
-                                                : NULL;
-}
-
 /* --- the checks ---------------------------------------------------------------- */
 
 static void check_registration(const fuzz_exchange_t *ex)
 {
     const fuzz_backend_call_t *call = fuzz_exchange_call(ex, "user_email_taken");
-    json_t *body = body_of(ex);
+    json_t *body = fuzz_body_of(ex);
     const char *email;
     fuzz_verdict_t verdict = reference_registration(body, &email);
     if (call != NULL) {
@@ -183,7 +160,7 @@ static void check_registration(const fuzz_exchange_t *ex)
 static void check_login(const fuzz_exchange_t *ex)
 {
     const fuzz_backend_call_t *call = fuzz_exchange_call(ex, "EVAL");
-    json_t *body = body_of(ex);
+    json_t *body = fuzz_body_of(ex);
     static const char *const allowed[] = {"email", "password", NULL};
     const char *email;
     fuzz_verdict_t verdict = reference_credentials(body, allowed, 1, 512, &email);
@@ -218,9 +195,9 @@ static void check_role_change(const fuzz_exchange_t *ex)
         id_ok = dash ? c == '-' : fuzz_hex_value(c) >= 0;
         id[i] = (char)tolower((unsigned char)c);
     }
-    json_t *body = body_of(ex);
+    json_t *body = fuzz_body_of(ex);
     static const char *const allowed[] = {"role", NULL};
-    const char *role = json_is_object(body) && only_keys(body, allowed) ? string_of(body, "role", 1, 16) : NULL;
+    const char *role = json_is_object(body) && fuzz_only_keys(body, allowed) ? string_of(body, "role", 1, 16) : NULL;
     bool body_ok = role != NULL && (strcmp(role, "customer") == 0 || strcmp(role, "admin") == 0);
     if (call != NULL) {
         FUZZ_CHECK(id_ok && body_ok, "a role change ran for the path '%s' and the body '%s'",
