@@ -1,15 +1,17 @@
 /* jwt.c - HS256 JSON Web Tokens: signing and verification.
  *
- * OpenSSL computes the HMAC and the base64; jansson reads the JSON. The
+ * OpenSSL computes the HMAC (digest.h), the base64 and the constant-time
+ * comparison; jansson reads the JSON. The
  * token's own header is never trusted to choose how it is verified: the
  * only accepted algorithm is HS256 with the configured key.
  */
 #include "jwt.h"
 
+#include "digest.h"
+
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,8 +121,7 @@ static int base64url_decode(const char *in, size_t len, unsigned char *out, size
 
 static void sign(const char *secret, const char *input, size_t len, unsigned char signature[SIGNATURE_LEN])
 {
-    unsigned int signature_len = SIGNATURE_LEN;
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)input, len, signature, &signature_len);
+    digest_hmac_sha256(secret, input, len, signature);
 }
 
 /* A token or user id: 1-63 characters of A-Z a-z 0-9 '-' '_'. */

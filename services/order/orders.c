@@ -13,11 +13,11 @@
  * stop it, and one that waits longer than ORDER_RESPONSE_TIMEOUT_MS gets
  * 202 with the PENDING order, to read again later.
  */
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest.h"
 #include "domain.h"
 #include "log.h"
 #include "order.h"
@@ -43,7 +43,7 @@ typedef struct placement {
     http_request_t *r;
     const jwt_claims_t *who;
     const char *key;
-    char request_hash[2 * SHA256_DIGEST_LENGTH + 1];
+    char request_hash[DIGEST_HEX_LEN + 1];
     const char *lines;  /* [{sku, qty}] as validated, sorted by SKU (JSON) */
     const char *method; /* card or wallet */
     const char *card;   /* NULL for a wallet */
@@ -286,18 +286,18 @@ static int read_order(const json_t *body, placement_t *p, json_field_error_t *er
 }
 
 /* The request's fingerprint: the same items and payment hash the same
- * whatever their order or spacing. */
+ * whatever their order or spacing. Keyed (HMAC with the service's JWT
+ * secret): it covers the card number, which a plain hash of so few digits
+ * would give away to anyone who reads the table. */
 static void hash_request(placement_t *p)
 {
     json_t *canonical =
         json_pack("{s:o,s:s,s:s?}", "items", json_loads(p->lines, 0, NULL), "method", p->method, "card", p->card);
     char *text = json_dumps(canonical, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(canonical);
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)text, strlen(text), digest);
+    digest_hmac_sha256_hex(p->r->server->jwt_secret, text, strlen(text), p->request_hash);
+    explicit_bzero(text, strlen(text));
     free(text);
-    for (size_t i = 0; i < sizeof(digest); i++)
-        snprintf(p->request_hash + 2 * i, 3, "%02x", digest[i]);
 }
 
 static void on_created(void *data, const PGresult *result)

@@ -14,12 +14,11 @@
  * Answered keys are kept PAYMENT_IDEMPOTENCY_TTL_HOURS (at least a day),
  * then worker 0 deletes them in batches.
  */
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest.h"
 #include "log.h"
 #include "payment.h"
 
@@ -52,15 +51,9 @@ void idempotency_fingerprint(const http_request_t *r, const json_t *canonical,
                              char out[IDEMPOTENCY_FINGERPRINT_LEN + 1])
 {
     char *text = json_dumps(canonical, JSON_COMPACT | JSON_SORT_KEYS);
-    const char *secret = r->server->jwt_secret;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)text, strlen(text), digest, &digest_len);
-    OPENSSL_cleanse(text, strlen(text)); /* it may hold a card number */
+    digest_hmac_sha256_hex(r->server->jwt_secret, text, strlen(text), out);
+    explicit_bzero(text, strlen(text)); /* it may hold a card number */
     free(text);
-    for (unsigned int i = 0; i < digest_len && i * 2 < IDEMPOTENCY_FINGERPRINT_LEN; i++)
-        snprintf(out + i * 2, 3, "%02x", digest[i]);
-    out[IDEMPOTENCY_FINGERPRINT_LEN] = '\0';
 }
 
 /* --- retention (a chore on worker 0) ---------------------------------------- */

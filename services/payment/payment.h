@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "chore.h"
+#include "digest.h"
 #include "domain.h"
 #include "http.h"
 #include "pg.h"
@@ -66,7 +67,7 @@ void processor_charge(context_t *c, const char *card, long long amount_cents, pr
 
 /* idempotency.c: Idempotency-Key headers and the records behind them. */
 #define IDEMPOTENCY_KEY_MAX         128
-#define IDEMPOTENCY_FINGERPRINT_LEN 64 /* hex digits of an HMAC-SHA256 */
+#define IDEMPOTENCY_FINGERPRINT_LEN DIGEST_HEX_LEN /* an HMAC-SHA256 in hex */
 
 /* Reads the request's Idempotency-Key (1-128 printable ASCII characters)
  * into *key, NUL-terminated in the request's memory, or `fallback` when

@@ -1,0 +1,24 @@
+/* digest.c - HMAC-SHA256 with OpenSSL (digest.h). */
+#include "digest.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+
+void digest_hmac_sha256(const char *key, const void *data, size_t len, uint8_t out[DIGEST_LEN])
+{
+    unsigned int out_len = DIGEST_LEN;
+    HMAC(EVP_sha256(), key, (int)strlen(key), data, len, out, &out_len);
+}
+
+void digest_hmac_sha256_hex(const char *key, const void *data, size_t len, char out[DIGEST_HEX_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t digest[DIGEST_LEN];
+    digest_hmac_sha256(key, data, len, digest);
+    for (size_t i = 0; i < DIGEST_LEN; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 0xf];
+    }
+    out[DIGEST_HEX_LEN] = '\0';
+}
