@@ -47,9 +47,10 @@ bool domain_valid_card_number(const char *number)
     return sum % 10 == 0;
 }
 
-int domain_read_line(const json_t *item, size_t index, long long max_qty, const char **sku, long long *qty,
+int domain_read_line(const json_t *items, size_t index, long long max_qty, const char **sku, long long *qty,
                      json_field_error_t *error)
 {
+    const json_t *item = json_array_get(items, index);
     static const char *const fields[] = {"sku", "qty", NULL};
     char field[32];
     snprintf(field, sizeof(field), "items[%zu]", index);
@@ -63,10 +64,12 @@ int domain_read_line(const json_t *item, size_t index, long long max_qty, const 
         snprintf(path, sizeof(path), "%s.%s", field, inner.field);
         return json_fail(error, path, "%s: %s", field, inner.message);
     }
-    if (!domain_valid_sku(*sku)) {
-        char path[sizeof(field) + 4];
-        snprintf(path, sizeof(path), "%s.sku", field);
+    char path[sizeof(field) + 4];
+    snprintf(path, sizeof(path), "%s.sku", field);
+    if (!domain_valid_sku(*sku))
         return json_fail(error, path, "%s: sku must be 3 to 32 characters of A-Z, 0-9 and '-'", field);
-    }
+    for (size_t i = 0; i < index; i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(items, i), "sku")), *sku) == 0)
+            return json_fail(error, path, "%s: sku %s appears twice; sum the quantities", field, *sku);
     return 0;
 }

@@ -32,11 +32,13 @@ bool domain_valid_currency(const char *currency);
 /* A card number: 12 to 19 digits that pass the Luhn check. */
 bool domain_valid_card_number(const char *number);
 
-/* Reads element `index` of an items array: an object {sku, qty} and
- * nothing else, sku a valid SKU, qty in [1, max_qty]. Returns 0 with *sku
- * (the element's own string) and *qty, or -1 with `error` naming the
- * field as "items[<index>]" or "items[<index>].<member>". */
-int domain_read_line(const json_t *item, size_t index, long long max_qty, const char **sku, long long *qty,
+/* Reads line `index` of an order's `items` array (the lines before it
+ * read already): an object {sku, qty} and nothing else, sku a valid SKU
+ * that no earlier line has (a client sums the quantities), qty in
+ * [1, max_qty]. Returns 0 with *sku (the element's own string) and *qty,
+ * or -1 with `error` naming the field as "items[<index>]" or
+ * "items[<index>].<member>". */
+int domain_read_line(const json_t *items, size_t index, long long max_qty, const char **sku, long long *qty,
                      json_field_error_t *error);
 
 #endif

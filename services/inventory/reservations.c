@@ -81,16 +81,8 @@ static json_t *read_reservation(const json_t *body, reservation_request_t *req, 
     for (size_t i = 0; i < json_array_size(items); i++) {
         const char *sku;
         long long qty;
-        if (domain_read_line(json_array_get(items, i), i, MAX_QTY, &sku, &qty, error) != 0)
+        if (domain_read_line(items, i, MAX_QTY, &sku, &qty, error) != 0)
             goto Error;
-        for (size_t j = 0; j < req->item_count; j++) {
-            if (strcmp(req->skus[j], sku) == 0) {
-                char field[32];
-                snprintf(field, sizeof(field), "items[%zu].sku", i);
-                json_fail(error, field, "items[%zu]: sku %s appears twice; sum the quantities", i, sku);
-                goto Error;
-            }
-        }
         snprintf(req->skus[req->item_count++], sizeof(req->skus[0]), "%s", sku);
         json_array_append_new(canonical, json_pack("{s:s,s:I}", "sku", sku, "qty", (json_int_t)qty));
     }

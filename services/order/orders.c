@@ -232,11 +232,11 @@ static int compare_skus(const void *a, const void *b)
 
 /* Validates one line of the order into a new {sku, qty} object (NULL with
  * `error` set). */
-static json_t *read_line(const json_t *item, size_t index, json_field_error_t *error)
+static json_t *read_line(const json_t *items, size_t index, json_field_error_t *error)
 {
     const char *sku;
     long long qty;
-    if (domain_read_line(item, index, ORDER_MAX_QTY, &sku, &qty, error) != 0)
+    if (domain_read_line(items, index, ORDER_MAX_QTY, &sku, &qty, error) != 0)
         return NULL;
     return json_pack("{s:s,s:I}", "sku", sku, "qty", (json_int_t)qty);
 }
@@ -252,27 +252,14 @@ static int read_order(const json_t *body, placement_t *p, json_field_error_t *er
         return -1;
     json_t *sorted[ORDER_MAX_ITEMS] = {NULL};
     size_t count = 0;
-    int rc = 0;
-    for (size_t i = 0; i < json_array_size(items) && rc == 0; i++) {
-        json_t *line = read_line(json_array_get(items, i), i, error);
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *line = read_line(items, i, error);
         if (line == NULL) {
-            rc = -1;
-            break;
+            for (size_t j = 0; j < count; j++)
+                json_decref(sorted[j]);
+            return -1;
         }
         sorted[count++] = line;
-        for (size_t j = 0; j + 1 < count && rc == 0; j++) {
-            if (compare_skus(&sorted[j], &line) != 0)
-                continue;
-            char field[32];
-            snprintf(field, sizeof(field), "items[%zu].sku", i);
-            rc = json_fail(error, field, "items[%zu]: sku %s appears twice; sum the quantities", i,
-                           json_string_value(json_object_get(line, "sku")));
-        }
-    }
-    if (rc != 0) {
-        for (size_t j = 0; j < count; j++)
-            json_decref(sorted[j]);
-        return -1;
     }
     json_t *lines = json_array();
     qsort(sorted, count, sizeof(sorted[0]), compare_skus);

@@ -67,14 +67,18 @@ static void test_card_numbers_pass_the_luhn_check(void **state)
         assert_false(domain_valid_card_number(bad[i]));
 }
 
+/* Reads `text` as line 2 of an order whose lines 0 and 1 are AAA-1 and
+ * BBB-2. */
 static int read_line_text(const char *text, const char **sku, long long *qty, json_field_error_t *error)
 {
-    json_t *item = json_loads(text, JSON_DECODE_ANY, NULL);
-    assert_non_null(item);
-    int rc = domain_read_line(item, 2, 1000, sku, qty, error);
+    json_t *line = json_loads(text, JSON_DECODE_ANY, NULL);
+    assert_non_null(line);
+    json_t *items = json_pack("[{s:s,s:i},{s:s,s:i},o]", "sku", "AAA-1", "qty", 1, "sku", "BBB-2", "qty", 1, line);
+    assert_non_null(items);
+    int rc = domain_read_line(items, 2, 1000, sku, qty, error);
     if (rc == 0)
-        assert_string_equal(*sku, "ELEC-HDPH-001"); /* while `item` still holds it */
-    json_decref(item);
+        assert_string_equal(*sku, "ELEC-HDPH-001"); /* while `items` still holds it */
+    json_decref(items);
     return rc;
 }
 
@@ -102,6 +106,7 @@ static void test_an_order_line(void **state)
         {"{\"sku\": \"ELEC-HDPH-001\", \"qty\": 1.5}", "items[2].qty"},
         {"{\"sku\": \"ELEC-HDPH-001\", \"qty\": \"1\"}", "items[2].qty"},
         {"{\"sku\": \"ELEC-HDPH-001\", \"qty\": 1, \"price_cents\": 1}", "items[2].price_cents"},
+        {"{\"sku\": \"BBB-2\", \"qty\": 1}", "items[2].sku"}, /* an earlier line's */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&error, 0, sizeof(error));
