@@ -68,8 +68,10 @@ int domain_read_line(const json_t *items, size_t index, long long max_qty, const
     snprintf(path, sizeof(path), "%s.sku", field);
     if (!domain_valid_sku(*sku))
         return json_fail(error, path, "%s: sku must be 3 to 32 characters of A-Z, 0-9 and '-'", field);
-    for (size_t i = 0; i < index; i++)
-        if (strcmp(json_string_value(json_object_get(json_array_get(items, i), "sku")), *sku) == 0)
+    for (size_t i = 0; i < index; i++) {
+        const char *earlier = json_string_value(json_object_get(json_array_get(items, i), "sku"));
+        if (earlier != NULL && strcmp(earlier, *sku) == 0)
             return json_fail(error, path, "%s: sku %s appears twice; sum the quantities", field, *sku);
+    }
     return 0;
 }

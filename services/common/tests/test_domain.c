@@ -58,7 +58,7 @@ static void test_card_numbers_pass_the_luhn_check(void **state)
         assert_true(domain_valid_card_number(good[i]));
     const char *bad[] = {
         "4242424242424241",     /* one digit off */
-        "2424242424242424",     /* neighbours swapped: 42 -> 24 at the start */
+        "2442424242424242",     /* two neighbours swapped: 42 -> 24 at the start */
         "42424242424",          /* 11 digits */
         "42424242424242424242", /* 20 digits */
         "4242 4242 4242 4242",  "4242-4242-4242-4242", "",

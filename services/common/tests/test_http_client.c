@@ -536,6 +536,7 @@ static void test_a_raw_call_gets_every_outcome(void **state)
 
     int before = released; /* cancelled while the call runs: the outcome still arrives, then the free */
     w = start_work(&worker);
+    raw_status = -1;
     step_http_raw(&w->super, &call, on_raw_outcome, w);
     context_cancel(&w->super);
     context_release(&w->super);

@@ -13,7 +13,7 @@ CREATE TABLE orders.orders (
     id               uuid PRIMARY KEY,
     user_id          text NOT NULL CHECK (length(user_id) BETWEEN 1 AND 64),
     idempotency_key  text NOT NULL CHECK (length(idempotency_key) BETWEEN 1 AND 128),
-    request_hash     text NOT NULL,         -- sha256 of the canonical request: a reused key is told apart
+    request_hash     text NOT NULL,         -- HMAC-SHA256 (keyed) of the canonical request: a reused key is told apart
     status           text NOT NULL CHECK (status IN ('PENDING', 'CONFIRMED', 'FAILED', 'CANCELLED')),
     step             text NOT NULL CHECK (step IN ('reserve', 'charge', 'void', 'commit', 'refund', 'release',
                                                    'cancel_refund', 'cancel_restock', 'done')),
