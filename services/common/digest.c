@@ -24,3 +24,14 @@ void digest_hmac_sha256_hex(const char *key, const void *data, size_t len, char 
     }
     out[DIGEST_HEX_LEN] = '\0';
 }
+
+void digest_json_fingerprint(const char *key, const json_t *canonical, char out[DIGEST_HEX_LEN + 1])
+{
+    char *text = json_dumps(canonical, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text == NULL)
+        abort(); /* out of memory: no fingerprint to compare keys with */
+    size_t len = strlen(text);
+    digest_hmac_sha256_hex(key, text, len, out);
+    explicit_bzero(text, len);
+    free(text);
+}

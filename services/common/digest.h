@@ -8,6 +8,7 @@
 #ifndef OMS_DIGEST_H
 #define OMS_DIGEST_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,5 +20,11 @@ void digest_hmac_sha256(const char *key, const void *data, size_t len, uint8_t o
 
 /* The same, as lower-case hex digits, NUL-terminated. */
 void digest_hmac_sha256_hex(const char *key, const void *data, size_t len, char out[DIGEST_HEX_LEN + 1]);
+
+/* The fingerprint of a request reduced to `canonical`, what makes it that
+ * request: the hex HMAC-SHA256 of its compact, key-sorted JSON, so that
+ * the same request hashes the same whatever its members' order or
+ * spacing. The JSON text is wiped once hashed (it may hold a card number). */
+void digest_json_fingerprint(const char *key, const json_t *canonical, char out[DIGEST_HEX_LEN + 1]);
 
 #endif

@@ -280,11 +280,8 @@ static void hash_request(placement_t *p)
 {
     json_t *canonical =
         json_pack("{s:o,s:s,s:s?}", "items", json_loads(p->lines, 0, NULL), "method", p->method, "card", p->card);
-    char *text = json_dumps(canonical, JSON_COMPACT | JSON_SORT_KEYS);
+    digest_json_fingerprint(p->r->server->jwt_secret, canonical, p->request_hash);
     json_decref(canonical);
-    digest_hmac_sha256_hex(p->r->server->jwt_secret, text, strlen(text), p->request_hash);
-    explicit_bzero(text, strlen(text));
-    free(text);
 }
 
 static void on_created(void *data, const PGresult *result)

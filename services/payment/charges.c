@@ -334,7 +334,7 @@ static void fingerprint_charge(const http_request_t *r, charge_terms_t *terms)
     json_t *canonical = json_pack("{s:s,s:I,s:s,s:s,s:s?}", "order_id", terms->order_id, "amount_cents",
                                   (json_int_t)terms->amount_cents, "currency", terms->currency, "method", terms->method,
                                   "card", terms->card[0] != '\0' ? terms->card : NULL);
-    idempotency_fingerprint(r, canonical, terms->fingerprint);
+    digest_json_fingerprint(r->server->jwt_secret, canonical, terms->fingerprint);
     json_decref(canonical);
 }
 

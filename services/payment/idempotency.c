@@ -1,12 +1,13 @@
-/* idempotency.c - Idempotency-Key headers, request fingerprints, and the
- * retention of the records behind them.
+/* idempotency.c - Idempotency-Key headers and the retention of the records
+ * behind them.
  *
  * A client that did not get an answer (a timeout, a dropped connection)
  * sends the same request again with the same key. The key's record in
  * payments.idempotency_keys holds a fingerprint of the request it first
  * came with and that request's final answer; a retry with the same
  * fingerprint gets the answer again, one with another fingerprint is a
- * client bug (422). The fingerprint is an HMAC keyed with the service's
+ * client bug (422). The fingerprint (digest_json_fingerprint, digest.h)
+ * is an HMAC keyed with the service's
  * secret rather than a plain hash because a charge request carries a card
  * number: with only 10^n numbers to try, a plain SHA-256 of it could be
  * reversed by brute force; without the key it cannot.
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "digest.h"
 #include "log.h"
 #include "payment.h"
 
@@ -45,15 +45,6 @@ bool idempotency_key_header(http_request_t *r, const char *fallback, const char 
     }
     *key = context_strdup(&r->super, value, len);
     return true;
-}
-
-void idempotency_fingerprint(const http_request_t *r, const json_t *canonical,
-                             char out[IDEMPOTENCY_FINGERPRINT_LEN + 1])
-{
-    char *text = json_dumps(canonical, JSON_COMPACT | JSON_SORT_KEYS);
-    digest_hmac_sha256_hex(r->server->jwt_secret, text, strlen(text), out);
-    explicit_bzero(text, strlen(text)); /* it may hold a card number */
-    free(text);
 }
 
 /* --- retention (a chore on worker 0) ---------------------------------------- */

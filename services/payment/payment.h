@@ -75,12 +75,6 @@ void processor_charge(context_t *c, const char *card, long long amount_cents, pr
  * when it is malformed. */
 bool idempotency_key_header(http_request_t *r, const char *fallback, const char **key);
 
-/* The fingerprint of `canonical` (a request reduced to what makes it that
- * request): HMAC-SHA256 of its compact, key-sorted JSON, keyed with the
- * service's JWT secret, as hex digits. */
-void idempotency_fingerprint(const http_request_t *r, const json_t *canonical,
-                             char out[IDEMPOTENCY_FINGERPRINT_LEN + 1]);
-
 /* The retention of answered keys: a chore on worker 0. */
 void idempotency_start_pruning(chore_t *chore, worker_t *worker);
 

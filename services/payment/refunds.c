@@ -137,7 +137,7 @@ static void refund_payment(http_request_t *r, const jwt_claims_t *who)
     if (key != NULL) {
         json_t *canonical =
             json_pack("{s:s,s:s?}", "payment_id", id, "amount_cents", req->amount[0] != '\0' ? req->amount : NULL);
-        idempotency_fingerprint(r, canonical, req->fingerprint);
+        digest_json_fingerprint(r->server->jwt_secret, canonical, req->fingerprint);
         json_decref(canonical);
     }
     trace_format_traceparent(&r->super.trace, req->traceparent);

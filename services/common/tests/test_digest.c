@@ -37,11 +37,32 @@ static void test_the_key_and_every_byte_count(void **state)
     assert_string_equal(b, "5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0");
 }
 
+static void test_a_json_fingerprint_ignores_member_order_and_spacing(void **state)
+{
+    (void)state;
+    json_t *a = json_loads("{\"b\": [1, 2], \"a\": \"x\"}", 0, NULL);
+    json_t *b = json_loads("{\"a\":\"x\",\"b\":[1,2]}", 0, NULL);
+    json_t *c = json_loads("{\"a\":\"x\",\"b\":[2,1]}", 0, NULL); /* array order is the request's */
+    char fa[DIGEST_HEX_LEN + 1], fb[DIGEST_HEX_LEN + 1], fc[DIGEST_HEX_LEN + 1], text[DIGEST_HEX_LEN + 1];
+    digest_json_fingerprint("key", a, fa);
+    digest_json_fingerprint("key", b, fb);
+    digest_json_fingerprint("key", c, fc);
+    assert_string_equal(fa, fb);
+    assert_string_not_equal(fa, fc);
+    const char *canonical = "{\"a\":\"x\",\"b\":[1,2]}"; /* compact, keys sorted */
+    digest_hmac_sha256_hex("key", canonical, strlen(canonical), text);
+    assert_string_equal(fa, text);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc_4231_test_case_2),
         cmocka_unit_test(test_the_key_and_every_byte_count),
+        cmocka_unit_test(test_a_json_fingerprint_ignores_member_order_and_spacing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
