@@ -29,6 +29,17 @@ static size_t statement_count;
 static fuzz_exchange_t *current; /* the exchange whose handler is running */
 static worker_t worker;
 
+router_t *fuzz_exchange_router(const router_route_t *routes, size_t count)
+{
+    char error[256];
+    router_t *router = router_create(routes, count, error, sizeof(error));
+    if (router == NULL) {
+        fprintf(stderr, "router_create: %s\n", error);
+        abort();
+    }
+    return router;
+}
+
 void fuzz_exchange_setup(const char *service, const pg_statement_t *service_statements, size_t count)
 {
     char error[128];

@@ -100,6 +100,10 @@ typedef struct fuzz_exchange {
  * counts pg_query needs, and sends stdout to /dev/null. */
 void fuzz_exchange_setup(const char *service, const pg_statement_t *statements, size_t statement_count);
 
+/* The router of a target's route table; prints why and aborts when the
+ * routes do not make one. */
+router_t *fuzz_exchange_router(const router_route_t *routes, size_t count);
+
 /* Reads `size` bytes in the format above into `ex` (zeroing it first).
  * Returns false when they are no request h2o would accept (control bytes in
  * the request line or a header, no space after the method, too many

@@ -72,12 +72,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char error[256];
-    router = router_create(routes, ROUTE_COUNT, error, sizeof(error));
-    if (router == NULL) {
-        fprintf(stderr, "router_create: %s\n", error);
-        abort();
-    }
+    router = fuzz_exchange_router(routes, ROUTE_COUNT);
     fuzz_exchange_setup("fuzz", NULL, 0);
     return 0;
 }

@@ -125,4 +125,15 @@ static inline const char *fuzz_segment_after(const fuzz_exchange_t *ex, const ch
     return memchr(segment, '/', *len) == NULL ? segment : NULL;
 }
 
+/* With PostgreSQL answering "down" (exchange.h): a request answered
+ * without asking it was refused for what it is (a 4xx), and one that asked
+ * gets the 503 of a dependency that is unavailable. */
+static inline void fuzz_check_database_down_status(const fuzz_exchange_t *ex)
+{
+    if (ex->call_count == 0)
+        FUZZ_CHECK(ex->status >= 400 && ex->status < 500, "%d without asking the database", ex->status);
+    else
+        FUZZ_CHECK(ex->status == 503, "%d once the database answered 'down'", ex->status);
+}
+
 #endif

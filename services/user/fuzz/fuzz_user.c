@@ -56,10 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                                   .argon2_parallelism = 1,
                                   .attempts_retention_days = 30,
                                   .cache_ttl_seconds = 60};
-    char error[256];
-    router = router_create(routes, sizeof(routes) / sizeof(routes[0]), error, sizeof(error));
-    if (router == NULL)
-        abort();
+    router = fuzz_exchange_router(routes, sizeof(routes) / sizeof(routes[0]));
     return 0;
 }
 
