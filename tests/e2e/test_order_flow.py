@@ -8,7 +8,7 @@ import uuid
 import pytest
 from events import EventQueue
 
-from oms_test import STACK_DIR, Service, admin_headers, client_ip, query, request, unique, wait_until
+from oms_test import STACK_DIR, TEST_CARDS, Service, admin_headers, client_ip, query, request, unique, wait_until
 from test_native_gateway import Gateway
 
 
@@ -44,7 +44,7 @@ def test_a_lab_customer_orders_through_the_gateway_and_the_events_follow_in_orde
     queue = EventQueue("order.*", "payment.*")
     try:
         res = request(gw.port, "POST", "/api/orders",
-                      {"items": [{"sku": sku, "qty": 2}], "payment": {"method": "card", "card": "4242424242424242"}},
+                      {"items": [{"sku": sku, "qty": 2}], "payment": {"method": "card", "card": TEST_CARDS["ok"]}},
                       dict(auth, **{"Idempotency-Key": str(uuid.uuid4())}), timeout=30)
         assert res.status == 201, res
         order = res.json

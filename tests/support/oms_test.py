@@ -39,6 +39,12 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef-0123456789"
 TEST_PASSWORD = "correct horse battery staple"  # for accounts the tests register
 PG_SUPERUSER_PASSWORD = os.environ.get("POSTGRES_PASSWORD", "postgres-lab-password")
+TEST_CARDS = {  # the payment service's simulated processor (README, "Test cards")
+    "ok": "4242424242424242",
+    "insufficient_funds": "4000000000009995",
+    "timeout": "4000000000000119",
+    "limit": "4000000000005126",  # declines above 10000 cents
+}
 
 
 class Response:

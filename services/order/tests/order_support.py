@@ -1,17 +1,10 @@
-"""What the order service's tests share: the payment service's test
-cards, the order service's settings for tests, customers, and reading
-stock, payments and the reconciliation."""
+"""What the order service's tests share: the order service's settings for
+tests, customers, and reading stock, payments and the reconciliation."""
 import os
 import subprocess
 import uuid
 
-from oms_test import PG_PORT, PG_SUPERUSER_PASSWORD, ROOT, bearer, query, signed_token
-TEST_CARDS = {  # services/payment: the simulated processor's documented cards
-    "ok": "4242424242424242",
-    "insufficient_funds": "4000000000009995",
-    "timeout": "4000000000000119",
-    "limit": "4000000000005126",
-}
+from oms_test import PG_PORT, PG_SUPERUSER_PASSWORD, ROOT, TEST_CARDS, bearer, query, signed_token
 
 # Short bounds, so that the failure tests settle quickly; the lease must be
 # at least twice the charge call's timeout.

@@ -1,15 +1,8 @@
-"""What the payment service's tests share: the documented test cards, the
-service's settings for tests, charging, and reading what PostgreSQL holds."""
+"""What the payment service's tests share: the service's settings for
+tests, charging, and reading what PostgreSQL holds."""
 import uuid
 
-from oms_test import query, service_headers
-
-TEST_CARDS = {  # README, "Test cards"
-    "ok": "4242424242424242",
-    "insufficient_funds": "4000000000009995",
-    "timeout": "4000000000000119",
-    "limit": "4000000000005126",  # declines above 10000 cents
-}
+from oms_test import TEST_CARDS, query, service_headers
 
 # A fast processor, so the suite is quick; a short timeout, so the card that
 # never answers fails within a test's patience.
