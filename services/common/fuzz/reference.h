@@ -84,6 +84,21 @@ static inline bool fuzz_valid_uuid(const char *s, size_t len)
     return true;
 }
 
+/* The order id peers exchange (README): 1 to 64 ASCII letters, digits,
+ * '_' and '-'. */
+static inline bool fuzz_valid_order_id(const char *s)
+{
+    size_t len = strlen(s);
+    if (len < 1 || len > 64)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 /* The W3C shape a service formats its own span in: 00-<32 hex>-<16 hex>-<2 hex>. */
 static inline bool fuzz_is_traceparent(const char *value)
 {

@@ -120,7 +120,7 @@ static fuzz_verdict_t reference_reservation(const json_t *body, const char **ord
     if (!json_is_object(body) || !fuzz_only_keys(body, fields))
         return FUZZ_INVALID;
     if (fuzz_string_field(body, "order_id", true, 1, 64, false, order_id) != FUZZ_VALID ||
-        strspn(*order_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(*order_id))
+        !fuzz_valid_order_id(*order_id))
         return FUZZ_INVALID;
     const json_t *items = json_object_get(body, "items");
     if (!json_is_array(items) || json_array_size(items) < 1 || json_array_size(items) > 50)

@@ -27,8 +27,6 @@
 #include "../main.c"
 #undef main
 
-#include <ctype.h>
-
 #include "reference.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -52,17 +50,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* --- the reference reading --------------------------------------------------- */
-
-static bool reference_order_id(const char *s)
-{
-    size_t len = strlen(s);
-    if (len < 1 || len > 64)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
-            return false;
-    return true;
-}
 
 /* ISO/IEC 7812's check digit: the digits from the right, every second one
  * doubled and its digits added (a table of those sums here). */
@@ -120,7 +107,7 @@ static fuzz_verdict_t reference_charge(const json_t *body, charge_terms_t *t)
     if (!json_is_object(body) || !fuzz_only_keys(body, fields))
         return FUZZ_INVALID;
     fuzz_verdict_t v = fuzz_string_field(body, "order_id", true, 1, 64, false, &t->order_id);
-    if (t->order_id != NULL && !reference_order_id(t->order_id))
+    if (t->order_id != NULL && !fuzz_valid_order_id(t->order_id))
         v = FUZZ_INVALID;
     v = fuzz_both(v, fuzz_int_field(body, "amount_cents", true, 1, 100000000, t->amount));
     v = fuzz_both(v, fuzz_string_field(body, "currency", true, 3, 3, false, &t->currency));
@@ -249,7 +236,7 @@ static void check_void(const fuzz_exchange_t *ex)
     fuzz_verdict_t verdict = json_is_object(body) && fuzz_only_keys(body, fields)
                                  ? fuzz_string_field(body, "order_id", true, 1, 64, false, &order_id)
                                  : FUZZ_INVALID;
-    if (order_id == NULL || !reference_order_id(order_id))
+    if (order_id == NULL || !fuzz_valid_order_id(order_id))
         verdict = FUZZ_INVALID;
     if (call != NULL) {
         FUZZ_CHECK(verdict == FUZZ_VALID, "a void ran for a body the reference refuses: '%s'",
@@ -279,7 +266,7 @@ static void check_reads(const fuzz_exchange_t *ex)
     const fuzz_backend_call_t *list = fuzz_exchange_call(ex, "payment_list");
     if (list != NULL)
         FUZZ_CHECK(list->arg_count == 1 && list->args[0] != NULL && strlen(list->args[0]) == list->arg_lens[0] &&
-                       reference_order_id(list->args[0]),
+                       fuzz_valid_order_id(list->args[0]),
                    "payment_list ran with the order id '%s'",
                    list->args[0] ? fuzz_show(list->args[0], list->arg_lens[0]) : "NULL");
 }
