@@ -5,7 +5,9 @@
  * "Bad Request" written straight to the socket, past every filter. The
  * guard reads a new HTTP/1 connection's first head with the same parser
  * (picohttpparser, inside libh2o), answers a malformed or oversized one
- * itself with a JSON error and closes, and hands every well-formed
+ * itself with a JSON error and closes (after a FIN, reading and dropping
+ * what the client still sends for a moment, so that the answer is not lost
+ * to a reset), and hands every well-formed
  * connection (and HTTP/2 with prior knowledge) to h2o with the bytes read
  * so far. Later requests on a kept-alive connection are h2o's alone: a
  * client that sends a broken head after a good one still gets h2o's text.

@@ -1,10 +1,13 @@
 /* Tests for request_guard.c: a connection whose first request head is
  * well-formed (whole, or in pieces; or HTTP/2 with prior knowledge) goes to
  * h2o with every byte read so far; a malformed or oversized head gets a
- * JSON 400 and is closed. h2o_accept is replaced here, so the test sees
+ * JSON 400 and is closed gracefully: a client still sending reads the whole
+ * answer and an end of stream, never a reset. h2o_accept is replaced here, so the test sees
  * what would have reached h2o. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -166,6 +169,68 @@ static void test_an_oversized_head_gets_json_400(void **state)
     finish(&f);
 }
 
+/* The client sends a head four times the limit in one go, as curl or a
+ * browser would, and only then reads: it finds the whole answer and an end
+ * of stream. Closing at once with the rest unread would reset the
+ * connection, and the answer could be gone before the client read it. */
+static void test_a_client_still_sending_reads_the_answer_not_a_reset(void **state)
+{
+    (void)state;
+    fixture_t f;
+    start(&f);
+    static char big[4 * H2O_MAX_REQLEN];
+    memcpy(big, "GET /x HTTP/1.1\r\nX-Big: ", 24);
+    memset(big + 24, 'a', sizeof(big) - 24);
+    size_t sent = 0;
+    for (int i = 0; i < 2000 && sent < sizeof(big); i++) {
+        ssize_t n = send(f.client, big + sent, sizeof(big) - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0)
+            assert_true(errno == EAGAIN || errno == EWOULDBLOCK); /* never a reset or a broken pipe */
+        else
+            sent += (size_t)n;
+        h2o_evloop_run(f.loop, 5);
+    }
+    assert_int_equal(sent, sizeof(big)); /* the guard kept reading after its answer */
+    char answer[1024];
+    size_t n = 0;
+    ssize_t got = -1;
+    for (int i = 0; i < 400 && got != 0; i++) {
+        h2o_evloop_run(f.loop, 5);
+        got = recv(f.client, answer + n, sizeof(answer) - 1 - n, MSG_DONTWAIT);
+        if (got < 0)
+            assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+        else
+            n += (size_t)got;
+    }
+    assert_int_equal(got, 0); /* an end of stream while the client is still open */
+    answer[n] = '\0';
+    assert_int_equal(accepted, 0);
+    assert_non_null(strstr(answer, "400 Bad Request"));
+    assert_non_null(strstr(answer, "too large"));
+    finish(&f); /* the client closes: the guard lets go of everything (LeakSanitizer) */
+}
+
+/* True once the guard has closed its end: a write to it breaks. */
+static bool peer_closed(int fd)
+{
+    return send(fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EPIPE;
+}
+
+/* A client that neither reads nor closes is not waited for forever: the
+ * guard closes its side a little while after the answer. */
+static void test_a_refused_client_that_stays_is_closed_after_a_while(void **state)
+{
+    (void)state;
+    fixture_t f;
+    start(&f);
+    send_text(&f, "GARBAGE\r\n\r\n", 11);
+    uint64_t deadline = loop_now_ms() + 10000; /* generous, for a 2 s linger */
+    while (!peer_closed(f.client) && loop_now_ms() < deadline)
+        h2o_evloop_run(f.loop, 5);
+    assert_true(peer_closed(f.client));
+    finish(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +239,8 @@ int main(void)
         cmocka_unit_test(test_http2_prior_knowledge_goes_to_h2o),
         cmocka_unit_test(test_a_malformed_head_gets_json_400),
         cmocka_unit_test(test_an_oversized_head_gets_json_400),
+        cmocka_unit_test(test_a_client_still_sending_reads_the_answer_not_a_reset),
+        cmocka_unit_test(test_a_refused_client_that_stays_is_closed_after_a_while),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
