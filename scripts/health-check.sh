@@ -2,18 +2,22 @@
 # Checks every endpoint of a deployment and prints one row per check; exits
 # non-zero when any fails.
 #
-#   scripts/health-check.sh webapp [HOST]    the webapp VM (default HOST 127.0.0.1)
+#   scripts/health-check.sh webapp [HOST]    the webapp VM
 #   scripts/health-check.sh grafana [HOST]   the Grafana stack VM
 #   scripts/health-check.sh single [HOST]    both, on one host
 #   scripts/health-check.sh native           what `make run` started on this machine
 #
-# Ports follow .env / the environment (INVENTORY_PORT, USER_PORT, PG_PORT, ...)
-# with DESIGN.md's defaults. Needs bash and curl.
+# HOST defaults to BIND_ADDRESS (.env), where the stacks publish their
+# ports, else 127.0.0.1. Each role judges only its own VM: the grafana role
+# counts the Prometheus targets labelled vm="grafana" (the webapp VM's are
+# shown, not judged: that VM may not exist yet). Ports follow .env / the
+# environment (INVENTORY_PORT, PROMETHEUS_PORT, PG_PORT, ...) with
+# DESIGN.md's defaults. Needs bash and curl.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 role=${1:-}
-host=${2:-127.0.0.1}
+host=${2:-}
 case $role in webapp|grafana|single|native) ;; *)
   echo "usage: $0 webapp|grafana|single|native [HOST]" >&2; exit 2 ;;
 esac
@@ -22,6 +26,7 @@ command -v curl >/dev/null || { echo "health-check: curl is missing" >&2; exit 2
 # .env, unless the environment already says otherwise (as scripts/stack.sh does).
 . "$ROOT/scripts/lib/dotenv.sh"
 dotenv_load "$ROOT/.env"
+host=${host:-${BIND_ADDRESS:-127.0.0.1}}
 ORDER_PORT=${ORDER_PORT:-8001}
 INVENTORY_PORT=${INVENTORY_PORT:-8002}
 PAYMENT_PORT=${PAYMENT_PORT:-8003}
@@ -32,6 +37,11 @@ AMQP_PORT=${AMQP_PORT:-5672}
 RABBITMQ_MGMT_PORT=${RABBITMQ_MGMT_PORT:-15672}
 RABBITMQ_PROMETHEUS_PORT=${RABBITMQ_PROMETHEUS_PORT:-15692}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
+GRAFANA_PORT=${GRAFANA_PORT:-3000}
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-9093}
+LOKI_PORT=${LOKI_PORT:-3100}
+TEMPO_PORT=${TEMPO_PORT:-3200}
 
 failures=0
 printf '%-26s %-52s %-6s %s\n' CHECK TARGET RESULT DETAIL
@@ -85,6 +95,8 @@ check_services() { # host
 check_webapp() { # host
   http "traefik ping" "http://$1:8080/ping" 200
   metric "traefik metrics" "http://$1:8080/metrics" "traefik_"
+  # The dashboard answers, and only with a password.
+  http "traefik dashboard locked" "http://$1:8080/dashboard/" 401
   http "route /api/inventory" "http://$1/api/inventory/products?limit=1" 200
   http "route /api/users" "http://$1/api/users/me" 401   # routed; no token
   http "route /api/orders" "http://$1/api/orders" 401     # routed; no token
@@ -97,37 +109,57 @@ check_webapp() { # host
   metric "rabbitmq metrics" "http://$1:15692/metrics" "rabbitmq_"
   metric "postgres exporter" "http://$1:9187/metrics" "pg_up 1"
   metric "redis exporter" "http://$1:9121/metrics" "redis_up 1"
-  metric "node exporter" "http://$1:9100/metrics" "node_cpu_seconds_total"
-  http "cadvisor" "http://$1:8081/healthz" 200
+  http "alloy ready" "http://$1:12345/-/ready" 200
+  # Two VMs only (profile host-agents); on one host the Grafana stack's.
+  case ",${COMPOSE_PROFILES:-}," in *,host-agents,*)
+    metric "node exporter" "http://$1:9100/metrics" "node_cpu_seconds_total"
+    http "cadvisor" "http://$1:8081/healthz" 200 ;;
+  esac
+}
+
+# One Prometheus instant query; prints the JSON answer (empty on failure).
+prom_query() { # host query
+  curl -s -m 5 "http://$1:$PROMETHEUS_PORT/api/v1/query" --data-urlencode "query=$2" 2>/dev/null || true
+}
+
+# The number in a one-sample answer such as count(...), or nothing.
+prom_number() {
+  grep -o '"value":\[[^,]*,"[0-9]*"' | grep -o '"[0-9]*"$' | tr -d '"'
 }
 
 check_grafana() { # host
-  http "grafana" "http://$1:3000/api/health" 200
-  http "prometheus ready" "http://$1:9090/-/ready" 200
-  http "alertmanager ready" "http://$1:9093/-/ready" 200
-  http "loki ready" "http://$1:3100/ready" 200
-  http "tempo ready" "http://$1:3200/ready" 200
+  http "grafana" "http://$1:$GRAFANA_PORT/api/health" 200
+  http "prometheus ready" "http://$1:$PROMETHEUS_PORT/-/ready" 200
+  http "alertmanager ready" "http://$1:$ALERTMANAGER_PORT/-/ready" 200
+  http "loki ready" "http://$1:$LOKI_PORT/ready" 200
+  http "tempo ready" "http://$1:$TEMPO_PORT/ready" 200
   # An empty OTLP/HTTP export is well-formed: 200 means the receiver is up.
   http "tempo otlp http" "http://$1:4318/v1/traces" "200 400" -X POST -H 'Content-Type: application/json' -d '{}'
   tcp "tempo otlp grpc" "$1" 4317
-  # What Prometheus sees: each target that is down is a row of its own
-  # (up == 0; labels come back sorted, so instance precedes job).
-  local answer down
-  answer=$(curl -s -m 5 "http://$1:9090/api/v1/query" --data-urlencode 'query=up == 0' 2>/dev/null) || true
+  # What Prometheus sees of this VM (vm="grafana"; on one host, of both):
+  # each target that is down is a row of its own (up == 0; labels come back
+  # sorted, so instance precedes job).
+  local targets="http://$1:$PROMETHEUS_PORT/targets" answer down up
+  answer=$(prom_query "$1" "up{$judged} == 0")
   if [[ $answer != *'"status":"success"'* ]]; then
-    row "prometheus targets" "http://$1:9090/targets" FAIL "no answer"
+    row "prometheus targets" "$targets" FAIL "no answer"
   else
     down=$(grep -o '"instance":"[^"]*","job":"[^"]*"' <<<"$answer" | sed 's/"instance":"\([^"]*\)","job":"\([^"]*\)"/\2 \1/')
-    local up
-    up=$(curl -s -m 5 "http://$1:9090/api/v1/query" --data-urlencode 'query=count(up == 1)' 2>/dev/null |
-      grep -o '"value":\[[^,]*,"[0-9]*"' | grep -o '"[0-9]*"$' | tr -d '"')
+    up=$(prom_query "$1" "count(up{$judged} == 1)" | prom_number)
     if [ -z "$down" ] && [ "${up:-0}" -gt 0 ]; then
-      row "prometheus targets" "http://$1:9090/targets" ok "all $up targets up"
+      row "prometheus targets" "$targets" ok "all $up ${judged:+vm=grafana }targets up"
     elif [ -z "$down" ]; then
-      row "prometheus targets" "http://$1:9090/targets" FAIL "no target scraped yet"
+      row "prometheus targets" "$targets" FAIL "no ${judged:+vm=grafana }target scraped yet"
     else
       while read -r job instance; do row "target $job" "$instance" FAIL "down in Prometheus"; done <<<"$down"
     fi
+    # The webapp VM's targets: shown, not judged (deploy order: this VM
+    # comes first; `health-check.sh webapp` on that VM judges them).
+    [ -n "$judged" ] || return 0
+    local webapp_up webapp_all
+    webapp_up=$(prom_query "$1" 'count(up{vm="webapp"} == 1)' | prom_number)
+    webapp_all=$(prom_query "$1" 'count(up{vm="webapp"})' | prom_number)
+    row "webapp targets (info)" "$targets" ok "${webapp_up:-0} of ${webapp_all:-0} up; judged on the webapp VM"
   fi
 }
 
@@ -140,10 +172,11 @@ check_native() {
   metric "rabbitmq metrics" "http://127.0.0.1:$RABBITMQ_PROMETHEUS_PORT/metrics" "rabbitmq_"
 }
 
+judged='vm="grafana"'
 case $role in
   webapp) check_webapp "$host" ;;
   grafana) check_grafana "$host" ;;
-  single) check_webapp "$host"; check_grafana "$host" ;;
+  single) judged=''; check_webapp "$host"; check_grafana "$host" ;;
   native) check_native ;;
 esac
 

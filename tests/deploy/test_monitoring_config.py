@@ -3,6 +3,7 @@ configs pass their own tools, the real (Debian) Prometheus scrapes the
 natively running services with that config, Grafana's provisioning links
 data sources that exist, and RabbitMQ's definitions hold DESIGN's topology."""
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -33,6 +34,20 @@ def write(tmp_path, name, text):
     return str(path)
 
 
+def for_debian_prometheus(text):
+    """The config without its storage block, the one key Debian's Prometheus
+    2.42 does not know (3.x's storage.tsdb.retention, which the Compose
+    image reads); everything else is checked as the image reads it."""
+    doc = yaml.safe_load(text)
+    assert doc.pop("storage") == {"tsdb": {"retention": {"time": "15d"}}}
+    return yaml.safe_dump(doc)
+
+
+def render_prometheus(**env):
+    return render("infrastructure/prometheus/prometheus.yml.tmpl", **dict(
+        {"BIND_ADDRESS": "10.0.0.6", "PROMETHEUS_RULES_DIR": RULES}, **env))
+
+
 def test_render_template_fills_in_and_refuses_missing_values(tmp_path):
     template = write(tmp_path, "t.tmpl", 'a: "${ONE}" b: ${TWO:-2} c: ${1} d: $$x\n')
     out = subprocess.run([RENDER, template], env={"ONE": "1", "PATH": os.environ["PATH"]}, capture_output=True,
@@ -43,9 +58,7 @@ def test_render_template_fills_in_and_refuses_missing_values(tmp_path):
 
 
 def test_rendered_prometheus_config_and_rules_pass_promtool(tmp_path):
-    config = write(tmp_path, "prometheus.yml",
-                   render("infrastructure/prometheus/prometheus.yml.tmpl", WEBAPP_HOST="10.0.0.5",
-                          PROMETHEUS_RULES_DIR=RULES))
+    config = write(tmp_path, "prometheus.yml", for_debian_prometheus(render_prometheus(WEBAPP_HOST="10.0.0.5")))
     check = subprocess.run(["promtool", "check", "config", config], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     rules = sorted(os.path.join(RULES, f) for f in os.listdir(RULES))
@@ -55,12 +68,28 @@ def test_rendered_prometheus_config_and_rules_pass_promtool(tmp_path):
     jobs = {job["job_name"]: job for job in doc["scrape_configs"]}
     assert jobs["inventory"]["static_configs"][0]["targets"] == ["10.0.0.5:8002"]
     assert jobs["user"]["static_configs"][0]["targets"] == ["10.0.0.5:8004"]
-    for job in ("traefik", "rabbitmq", "postgres", "redis", "node", "cadvisor", "prometheus", "alertmanager", "loki",
-                "tempo", "grafana"):
+    for job in ("traefik", "rabbitmq", "postgres", "redis", "alloy", "node", "cadvisor", "prometheus", "alertmanager",
+                "loki", "tempo", "grafana"):
         assert job in jobs, job
-    # both VMs' hosts and containers
+    # every target says which VM it is on: the health check and the
+    # dashboards select on it
+    for job in jobs.values():
+        for static in job["static_configs"]:
+            assert static["labels"]["vm"] in ("webapp", "grafana"), job["job_name"]
+    # both VMs' hosts and containers; this VM's Node Exporter on its own
+    # address (host networking), the webapp VM's on the webapp's
     assert {c["labels"]["vm"] for c in jobs["node"]["static_configs"]} == {"webapp", "grafana"}
     assert {c["labels"]["vm"] for c in jobs["cadvisor"]["static_configs"]} == {"webapp", "grafana"}
+    assert [c["targets"] for c in jobs["node"]["static_configs"]] == [["10.0.0.5:9100"], ["10.0.0.6:9100"]]
+
+
+def test_retention_is_set_in_the_config_not_by_the_deprecated_flag():
+    doc = yaml.safe_load(render_prometheus(WEBAPP_HOST="10.0.0.5", PROMETHEUS_RETENTION="30d"))
+    assert doc["storage"]["tsdb"]["retention"]["time"] == "30d"
+    with open(os.path.join(ROOT, "docker-compose.grafana.yml")) as f:
+        prometheus = yaml.safe_load(f)["services"]["prometheus"]
+    assert not [a for a in prometheus["command"] if "retention" in a]
+    assert "PROMETHEUS_RETENTION" in prometheus["environment"]
 
 
 def test_rendered_alertmanager_config_passes_amtool(tmp_path):
@@ -113,19 +142,14 @@ def test_native_prometheus_scrapes_the_running_services(tmp_path, native_service
     """The real Prometheus (Debian's) with the config the Grafana VM uses,
     rendered for this machine: every webapp job that runs here is up."""
     port = free_port()
-    config = write(tmp_path, "prometheus.yml", render(
-        "infrastructure/prometheus/prometheus.yml.tmpl", WEBAPP_HOST="127.0.0.1",
+    config = write(tmp_path, "prometheus.yml", for_debian_prometheus(render_prometheus(
+        WEBAPP_HOST="127.0.0.1", BIND_ADDRESS="127.0.0.1",
         INVENTORY_PORT=str(native_services["inventory"].port), USER_PORT=str(native_services["user"].port),
         ORDER_PORT=str(native_services["order"].port), PAYMENT_PORT=str(native_services["payment"].port),
         NODE_EXPORTER_PORT=str(native_exporters["node"]), POSTGRES_EXPORTER_PORT=str(native_exporters["postgres"]),
         REDIS_EXPORTER_PORT=str(native_exporters["redis"]),
-        SCRAPE_INTERVAL="1s", PROMETHEUS_RULES_DIR=RULES, ALERTMANAGER_ADDRESS=f"127.0.0.1:{free_port()}"))
-    log = open(tmp_path / "prometheus.log", "wb")
-    prometheus = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
-         "--web.enable-remote-write-receiver"], stdout=log, stderr=subprocess.STDOUT)
-    try:
+        SCRAPE_INTERVAL="1s", ALERTMANAGER_ADDRESS=f"127.0.0.1:{free_port()}")))
+    with native_prometheus(tmp_path, config, port):
         api = f"http://127.0.0.1:{port}/api/v1"
 
         def health():
@@ -137,8 +161,8 @@ def test_native_prometheus_scrapes_the_running_services(tmp_path, native_service
             return webapp if all(webapp.get(job) == "up" for job in NATIVE_JOBS) else None
 
         webapp = wait_until(health, 30, interval=0.5, what=f"{NATIVE_JOBS} targets up")
-        # Traefik, cAdvisor and RabbitMQ do not run in this test
-        assert set(webapp) == set(NATIVE_JOBS) | {"traefik", "cadvisor", "rabbitmq"}
+        # Traefik, cAdvisor, RabbitMQ and Alloy do not run in this test
+        assert set(webapp) == set(NATIVE_JOBS) | {"traefik", "cadvisor", "rabbitmq", "alloy"}
         # a recording rule evaluates over the services' real metrics
         groups = {g["name"] for g in get_json(f"{api}/rules")["data"]["groups"]}
         assert {"oms-http", "oms-availability", "oms-security"} <= groups
@@ -157,10 +181,58 @@ def test_native_prometheus_scrapes_the_running_services(tmp_path, native_service
         for query, name in (("pg_up", "postgres"), ("redis_up", "redis")):
             result = wait_until(lambda: get_json(f"{api}/query?query={query}")["data"]["result"], 10, what=query)
             assert result[0]["value"][1] == "1", (name, result)
+
+
+@contextlib.contextmanager
+def native_prometheus(tmp_path, config, port):
+    log = open(tmp_path / "prometheus.log", "wb")
+    prometheus = subprocess.Popen(
+        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
+         "--web.enable-remote-write-receiver"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield prometheus
     finally:
         prometheus.terminate()
         prometheus.wait(10)
         log.close()
+
+
+def targets_of(port, what):
+    def ready():
+        try:
+            data = get_json(f"http://127.0.0.1:{port}/api/v1/targets?state=any")["data"]
+        except OSError:
+            return None
+        return data if data["activeTargets"] else None
+    return wait_until(ready, 30, interval=0.5, what=what)
+
+
+def vm_and_job(target):
+    labels = target.get("labels") or target["discoveredLabels"]
+    return labels.get("vm"), labels["job"]
+
+
+@pytest.mark.parametrize("webapp_host, scraped_twice", [("host.docker.internal", False), ("10.0.0.5", True)])
+def test_one_host_is_not_scraped_twice_under_two_vm_labels(tmp_path, webapp_host, scraped_twice):
+    """On one host the Grafana stack's Node Exporter and cAdvisor report the
+    machine; the webapp targets of the same host are dropped by relabelling,
+    in the real Prometheus. Two VMs keep both."""
+    port = free_port()
+    config = write(tmp_path, "prometheus.yml", for_debian_prometheus(render_prometheus(
+        WEBAPP_HOST=webapp_host, ALERTMANAGER_ADDRESS=f"127.0.0.1:{free_port()}")))
+    with native_prometheus(tmp_path, config, port):
+        data = targets_of(port, "targets listed")
+    active = {vm_and_job(t) for t in data["activeTargets"]}
+    dropped = {(t["discoveredLabels"].get("vm"), t["discoveredLabels"]["job"]) for t in data["droppedTargets"]}
+    for job in ("node", "cadvisor"):
+        assert ("grafana", job) in active
+        assert (("webapp", job) in active) == scraped_twice, job
+        assert (("webapp", job) in dropped) != scraped_twice, job
+    # nothing else is dropped: the services, stores and Alloy stay scraped
+    for job in ("order", "inventory", "payment", "user", "traefik", "rabbitmq", "postgres", "redis", "alloy"):
+        assert ("webapp", job) in active, job
+    assert len(dropped) == (0 if scraped_twice else 2)
 
 
 def load_yaml(*parts):
@@ -218,9 +290,26 @@ def test_the_uid_check_would_catch_a_dangling_reference():
     assert set(uid_references({"a": [{"datasourceUid": "x"}]})) == {"x"}
 
 
-def test_loki_tempo_and_promtail_configs():
+def test_loki_and_tempo_configs():
     loki = load_yaml(ROOT, "infrastructure", "loki", "loki.yml")
     assert loki["ruler"]["enable_api"] and loki["ruler"]["alertmanager_url"].startswith("http://alertmanager:9093")
+    # rules are found through ruler_storage (ruler.storage is deprecated) in
+    # the folder the Compose file mounts the rules at
+    assert "storage" not in loki["ruler"] and "enable_alertmanager_v2" not in loki["ruler"]
+    assert loki["ruler_storage"] == {"backend": "local", "local": {"directory": "/etc/loki/rules"}}
+    # Loki 3.7 reads ruler_storage only with the thanos-io/objstore clients
+    # on (else it falls back to ruler.storage, filled in from
+    # common.storage): so they are on, and common.storage is gone
+    assert loki["storage_config"]["use_thanos_objstore"] is True
+    assert "storage" not in loki["common"]
+    # the object store the schema and the compactor name is configured
+    stores = set(loki["storage_config"]["object_store"])
+    assert stores == {"filesystem"} and loki["storage_config"]["object_store"]["filesystem"]["dir"]
+    assert {c["object_store"] for c in loki["schema_config"]["configs"]} == stores
+    assert loki["compactor"]["delete_request_store"] in stores
+    with open(os.path.join(ROOT, "docker-compose.grafana.yml")) as f:
+        volumes = yaml.safe_load(f)["services"]["loki"]["volumes"]
+    assert "./infrastructure/loki/rules:/etc/loki/rules:ro" in volumes
     rules = load_yaml(ROOT, "infrastructure", "loki", "rules", "fake", "oms-logs.yml")
     assert rules["groups"][0]["rules"]
     tempo = load_yaml(ROOT, "infrastructure", "tempo", "tempo.yml")
@@ -228,12 +317,6 @@ def test_loki_tempo_and_promtail_configs():
     assert protocols["grpc"]["endpoint"].endswith(":4317") and protocols["http"]["endpoint"].endswith(":4318")
     assert tempo["metrics_generator"]["storage"]["remote_write"][0]["url"] == "http://prometheus:9090/api/v1/write"
     assert {"service-graphs", "span-metrics"} <= set(tempo["overrides"]["defaults"]["metrics_generator"]["processors"])
-    promtail = load_yaml(ROOT, "infrastructure", "promtail", "promtail.yml")
-    assert promtail["clients"][0]["url"] == "http://${GRAFANA_HOST}:3100/loki/api/v1/push"
-    job = promtail["scrape_configs"][0]
-    assert job["docker_sd_configs"]
-    assert {r["target_label"] for r in job["relabel_configs"]} >= {"service"}
-    assert any("labels" in stage and "level" in stage["labels"] for stage in job["pipeline_stages"])
 
 
 def test_rabbitmq_definitions_hold_the_design_topology():

@@ -16,8 +16,10 @@ class InterpolationError(Exception):
 
 
 def read_env_file(path):
-    """KEY=value lines; # comments and blank lines skipped; no quoting tricks
-    (the project's .env.example uses none)."""
+    """KEY=value lines; # comments and blank lines skipped. A value in single
+    quotes is taken literally, quotes removed, as Compose does (the project's
+    .env.example quotes the one value with a $ in it); other values are
+    taken as they are (it has no ${...} in them)."""
     env = {}
     with open(path) as f:
         for line in f:
@@ -26,7 +28,10 @@ def read_env_file(path):
                 continue
             key, sep, value = line.partition("=")
             if sep:
-                env[key.strip()] = value.strip()
+                value = value.strip()
+                if len(value) >= 2 and value[0] == value[-1] == "'":
+                    value = value[1:-1]
+                env[key.strip()] = value
     return env
 
 
