@@ -36,13 +36,40 @@
  * may not have reached the broker, so a caller sends them again (at least
  * once: consumers drop duplicates by message_id).
  *
- * Consuming fits beside publishing: a consumer is another channel on the
- * same connection, served by the same thread loop (frames are dispatched
- * by channel), with its deliveries sent to a worker's loop the way
- * confirms are and its acks coming back as requests.
+ * Consuming (channel 2, broker_consume): one queue per link, declared with
+ * its bindings on oms.events and dead-lettering to oms.dlx, read with a
+ * prefetch limit and manual acks. Each delivery is copied whole and sent
+ * to the consuming port's loop the way confirms are; the loop settles it
+ * (broker_settle) and the settlement comes back to the link as a request:
+ *   ack          done: the broker forgets it;
+ *   retry        published again, confirmed, to a retry queue whose
+ *                per-queue TTL holds it for that attempt's delay and then
+ *                dead-letters it back into the consumed queue (one retry
+ *                queue per delay, so a long delay never holds up a short
+ *                one); only once that copy is confirmed is the delivery
+ *                acked, so a crash in between delivers it twice. A copy
+ *                the broker refuses or cannot route (a retry queue
+ *                deleted) dead-letters the delivery instead. While the
+ *                broker blocks publishers, retries wait. Past the last
+ *                attempt it is dead-lettered;
+ *   dead-letter  rejected without requeue: oms.dlx routes it to
+ *                oms.dead-letters.
+ * Deliveries not settled when the connection drops (or the process dies)
+ * are delivered again by the broker, flagged `redelivered`; settlements
+ * of a connection that has gone are dropped. So a consumer sees every
+ * message at least once, and drops duplicates by message_id itself. (The
+ * broker's own dead-lettering, out of a retry queue and into
+ * oms.dead-letters, is at-most-once for classic queues: a broker crash in
+ * the middle of it may lose that message.)
+ *
+ * A consumer the broker refuses (its queue declared elsewhere with other
+ * arguments) or cancels (its queue deleted) closes only its channel and is
+ * tried again; publishing goes on. broker_is_consuming and the gauge
+ * messaging_consumer_up say whether it consumes.
  *
  * Metrics: messaging_messages_total{destination,operation,outcome}
- * (publish: confirmed, nacked, failed), messaging_connection_up.
+ * (publish: confirmed, nacked, failed; receive: delivered; settle: acked,
+ * retried, dead_lettered), messaging_connection_up, messaging_consumer_up.
  */
 #ifndef OMS_BROKER_H
 #define OMS_BROKER_H
@@ -130,5 +157,66 @@ size_t broker_port_pending(const broker_port_t *port);
  * run. */
 int broker_publish(broker_port_t *port, const broker_message_t *messages, size_t count, broker_confirm_fn cb,
                    void *data);
+
+/* --- consuming ----------------------------------------------------------------- */
+
+#define BROKER_RETRIES_MAX 8
+
+typedef struct broker_consumer_config {
+    const char *queue;               /* "notification.events" */
+    const char *const *bindings;     /* routing keys bound on oms.events ("order.*"), NULL-terminated */
+    uint16_t prefetch;               /* deliveries the broker lets this consumer hold unsettled */
+    size_t retries;                  /* 0..BROKER_RETRIES_MAX: attempts after the first */
+    const uint32_t *retry_delays_ms; /* `retries` delays: before attempt 2, 3, ... (each > 0) */
+} broker_consumer_config_t;
+
+/* One message as the consuming loop gets it: every string is a copy,
+ * NUL-terminated, valid until broker_settle. */
+typedef struct broker_delivery {
+    h2o_multithread_message_t super; /* private */
+    const char *type;                /* the event type: the message's `type`, else its routing key */
+    const char *routing_key;         /* the key it was published with (kept across retries) */
+    const char *message_id;          /* "" when the message has none */
+    const char *traceparent;         /* "" when the message has none */
+    const char *body;                /* not validated: as the publisher sent it */
+    size_t body_len;
+    unsigned attempt; /* 1 on the first delivery; 2.. after retries */
+    bool redelivered; /* delivered before to a consumer that did not settle it */
+    /* private: */
+    const char *content_type, *app_id;
+    uint64_t timestamp, tag, generation, retry_tag, deadline_ms;
+    int settle;
+    h2o_linklist_t link;
+} broker_delivery_t;
+
+typedef enum broker_settlement { BROKER_ACK, BROKER_RETRY, BROKER_DEAD_LETTER } broker_settlement_t;
+
+/* A delivery, on the consuming port's loop. It must be settled, now or
+ * later, with broker_settle (on the same loop). */
+typedef void (*broker_delivery_fn)(void *data, broker_delivery_t *delivery);
+
+/* Checks a consumer config: NULL when usable, else what is wrong. */
+const char *broker_consumer_problem(const broker_consumer_config_t *config);
+
+/* Makes `port` the link's consumer: from now on (and after every
+ * reconnection) the link declares the queues and consumes, and calls
+ * `cb(data, delivery)` on the port's loop for each message. The config is
+ * copied. Once per link. Returns 0, or -1 (config problem, a consumer
+ * already, out of memory). */
+int broker_consume(broker_port_t *port, const broker_consumer_config_t *config, broker_delivery_fn cb, void *data);
+
+/* Whether the consumer is consuming (any thread). */
+bool broker_is_consuming(broker_t *broker);
+
+/* Settles (and frees) a delivery; see the top of this file. On the port's
+ * loop, before the port closes (a delivery held then: broker_delivery_drop). */
+void broker_settle(broker_port_t *port, broker_delivery_t *delivery, broker_settlement_t how);
+
+/* Frees a delivery without settling it: the broker delivers it again once
+ * this connection has gone (for a port closing with deliveries held). */
+void broker_delivery_drop(broker_delivery_t *delivery);
+
+/* The retry queue of `queue` for a delay ("notification.events.retry.1000ms"). */
+void broker_retry_queue_name(const char *queue, uint32_t delay_ms, char *out, size_t size);
 
 #endif

@@ -45,9 +45,17 @@ static inline void test_amqp_check(amqp_connection_state_t conn, const char *wha
         fail_msg("RabbitMQ (OMS_TEST_AMQP_URL) refused %s (reply type %d)", what, (int)reply.reply_type);
 }
 
+static inline void test_queue_open_on(test_queue_t *q, const char *exchange, const char *binding);
+
 /* Connects, and binds a new exclusive queue to oms.events with `binding`
  * (the exchange must exist: a broker link has declared it). */
 static inline void test_queue_open(test_queue_t *q, const char *binding)
+{
+    test_queue_open_on(q, BROKER_EVENTS_EXCHANGE, binding);
+}
+
+/* The same on another topic exchange (oms.dlx: what is dead-lettered). */
+static inline void test_queue_open_on(test_queue_t *q, const char *exchange, const char *binding)
 {
     char *url = strdup(test_amqp_url());
     struct amqp_connection_info info;
@@ -66,14 +74,14 @@ static inline void test_queue_open(test_queue_t *q, const char *binding)
     amqp_channel_open(q->conn, TEST_AMQP_CHANNEL);
     test_amqp_check(q->conn, "a channel");
     /* as broker.c declares it, so that a test may bind before any link has */
-    amqp_exchange_declare(q->conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(BROKER_EVENTS_EXCHANGE),
-                          amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
-    test_amqp_check(q->conn, "declaring oms.events");
+    amqp_exchange_declare(q->conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(exchange), amqp_cstring_bytes("topic"), 0, 1,
+                          0, 0, amqp_empty_table);
+    test_amqp_check(q->conn, "declaring the exchange");
     amqp_queue_declare_ok_t *ok =
         amqp_queue_declare(q->conn, TEST_AMQP_CHANNEL, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
     test_amqp_check(q->conn, "the test queue");
     snprintf(q->name, sizeof(q->name), "%.*s", (int)ok->queue.len, (const char *)ok->queue.bytes);
-    amqp_queue_bind(q->conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(q->name), amqp_cstring_bytes(BROKER_EVENTS_EXCHANGE),
+    amqp_queue_bind(q->conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(q->name), amqp_cstring_bytes(exchange),
                     amqp_cstring_bytes(binding), amqp_empty_table);
     test_amqp_check(q->conn, "binding the test queue");
 }
@@ -127,6 +135,37 @@ static inline bool test_queue_get(test_queue_t *q, test_message_t *m)
     amqp_destroy_message(&message);
     amqp_maybe_release_buffers(q->conn);
     return true;
+}
+
+/* Messages ready in the queue `name` (not those delivered and unsettled),
+ * read with a passive declare; the queue must exist. */
+static inline uint32_t test_queue_ready(test_queue_t *q, const char *name)
+{
+    amqp_queue_declare_ok_t *ok =
+        amqp_queue_declare(q->conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(name), 1, 0, 0, 0, amqp_empty_table);
+    test_amqp_check(q->conn, "a passive declare");
+    uint32_t count = ok->message_count;
+    amqp_maybe_release_buffers(q->conn);
+    return count;
+}
+
+/* Publishes straight into the queue `name` (the default exchange). */
+static inline void test_queue_put(test_queue_t *q, const char *name, const char *id, const void *body, size_t len)
+{
+    amqp_basic_properties_t props = {0};
+    props._flags = AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+    props.message_id = amqp_cstring_bytes(id);
+    props.type = amqp_cstring_bytes("unit.put");
+    props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    if (amqp_basic_publish(q->conn, TEST_AMQP_CHANNEL, amqp_empty_bytes, amqp_cstring_bytes(name), 0, 0, &props,
+                           (amqp_bytes_t){len, (void *)body}) != AMQP_STATUS_OK)
+        fail_msg("publishing into %s failed", name);
+}
+
+static inline void test_queue_delete(test_queue_t *q, const char *name)
+{
+    amqp_queue_delete(q->conn, TEST_AMQP_CHANNEL, amqp_cstring_bytes(name), 0, 0);
+    test_amqp_check(q->conn, "deleting a queue");
 }
 
 /* Waits (bounded by TEST_WAIT_MS, running `loop` meanwhile when not NULL)
