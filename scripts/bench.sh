@@ -19,6 +19,8 @@
 #                                          details and its ROUNDS, DURATION, ...)
 #   scripts/bench.sh http-client           what a call through the HTTP client adds
 #                                          to a request (scripts/bench-http-client.sh)
+#   scripts/bench.sh consume               the broker link's consumer draining a
+#                                          backlog, acked (scripts/bench-consume.sh)
 #   scripts/bench.sh outbox                the outbox relay draining a backlog of
 #                                          100,000 events with confirms; needs
 #                                          nothing running (scripts/bench-outbox.sh)
@@ -38,6 +40,10 @@ fi
 if [ "${1:-}" = outbox ]; then
   shift
   exec "$ROOT/scripts/bench-outbox.sh" "$@"
+fi
+if [ "${1:-}" = consume ]; then
+  shift
+  exec "$ROOT/scripts/bench-consume.sh" "$@"
 fi
 
 TARGET=${TARGET:-http://127.0.0.1:${INVENTORY_PORT:-8002}}
