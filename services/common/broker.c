@@ -132,7 +132,7 @@ struct broker {
     bool logged_down; /* "rabbitmq unavailable" said for this outage */
     bool blocked;     /* the broker blocks publishers (a memory or disk alarm) */
     char blocked_reason[ERROR_MAX];
-    uint64_t generation;        /* +1 per connection: a settlement of an older one is dropped */
+    uint64_t generation;        /* +1 per connection and per consumer channel closed: older settlements are dropped */
     bool consuming;             /* the consumer channel is open on this connection */
     atomic_bool consuming_now;  /* the same, for other threads */
     uint64_t consumer_retry_ms; /* after a refused consumer: not before then */
@@ -624,9 +624,6 @@ static int open_consumer(broker_t *broker, const consumer_t *c, char *error, siz
     return 0;
 }
 
-/* Opens the consumer on a new connection. A queue the broker refuses (one
- * declared elsewhere with other arguments: 406) closes only the consumer's
- * channel: publishing goes on, and consuming is tried again every 5 s. */
 static bool consumer_port_gone(broker_t *broker, const consumer_t *c)
 {
     pthread_mutex_lock(&broker->lock);
@@ -660,6 +657,9 @@ static void stop_consuming_if_orphaned(broker_t *broker)
         close_consumer_channel(broker, 0);
 }
 
+/* Opens the consumer on a new connection. A queue the broker refuses (one
+ * declared elsewhere with other arguments: 406) closes only the consumer's
+ * channel: publishing goes on, and consuming is tried again every 5 s. */
 static void start_consuming(broker_t *broker)
 {
     consumer_t *c;
@@ -691,28 +691,34 @@ static void copy_field(char **cursor, const char **field, const void *bytes, siz
     *cursor += len + 1;
 }
 
+/* The value of the header `key`, or NULL. */
+static const amqp_field_value_t *header(const amqp_table_t *headers, const char *key)
+{
+    size_t len = strlen(key);
+    for (int i = 0; i < headers->num_entries; i++) {
+        const amqp_table_entry_t *e = &headers->entries[i];
+        if (e->key.len == len && memcmp(e->key.bytes, key, len) == 0)
+            return &e->value;
+    }
+    return NULL;
+}
+
 /* An integer header: true and `*out` when `key` is there as one. */
 static bool header_int(const amqp_table_t *headers, const char *key, int64_t *out)
 {
-    for (int i = 0; i < headers->num_entries; i++) {
-        const amqp_table_entry_t *e = &headers->entries[i];
-        if (e->key.len != strlen(key) || memcmp(e->key.bytes, key, e->key.len) != 0)
-            continue;
-        int64_t n;
-        switch (e->value.kind) {
-        case AMQP_FIELD_KIND_I8: n = e->value.value.i8; break;
-        case AMQP_FIELD_KIND_U8: n = e->value.value.u8; break;
-        case AMQP_FIELD_KIND_I16: n = e->value.value.i16; break;
-        case AMQP_FIELD_KIND_U16: n = e->value.value.u16; break;
-        case AMQP_FIELD_KIND_I32: n = e->value.value.i32; break;
-        case AMQP_FIELD_KIND_U32: n = e->value.value.u32; break;
-        case AMQP_FIELD_KIND_I64: n = e->value.value.i64; break;
-        default: return false;
-        }
-        *out = n;
-        return true;
+    const amqp_field_value_t *v = header(headers, key);
+    if (v == NULL)
+        return false;
+    switch (v->kind) {
+    case AMQP_FIELD_KIND_I8: *out = v->value.i8; return true;
+    case AMQP_FIELD_KIND_U8: *out = v->value.u8; return true;
+    case AMQP_FIELD_KIND_I16: *out = v->value.i16; return true;
+    case AMQP_FIELD_KIND_U16: *out = v->value.u16; return true;
+    case AMQP_FIELD_KIND_I32: *out = v->value.i32; return true;
+    case AMQP_FIELD_KIND_U32: *out = v->value.u32; return true;
+    case AMQP_FIELD_KIND_I64: *out = v->value.i64; return true;
+    default: return false;
     }
-    return false;
 }
 
 static unsigned attempt_of(const amqp_table_t *headers)
@@ -721,28 +727,24 @@ static unsigned attempt_of(const amqp_table_t *headers)
     return header_int(headers, ATTEMPT_HEADER, &n) && n >= 1 && n <= 1000 ? (unsigned)n : 1;
 }
 
+/* A string header, or NULL when `key` is missing or not a string. */
 static const amqp_bytes_t *header_string(const amqp_table_t *headers, const char *key)
 {
-    for (int i = 0; i < headers->num_entries; i++) {
-        const amqp_table_entry_t *e = &headers->entries[i];
-        if (e->key.len == strlen(key) && memcmp(e->key.bytes, key, e->key.len) == 0 &&
-            (e->value.kind == AMQP_FIELD_KIND_UTF8 || e->value.kind == AMQP_FIELD_KIND_BYTES))
-            return &e->value.value.bytes;
-    }
-    return NULL;
+    const amqp_field_value_t *v = header(headers, key);
+    return v != NULL && (v->kind == AMQP_FIELD_KIND_UTF8 || v->kind == AMQP_FIELD_KIND_BYTES) ? &v->value.bytes : NULL;
 }
 
 /* Sends an assembled delivery to the consuming port, or drops it when
  * the port has gone (unsettled: the broker delivers it again later). */
 static void deliver(broker_t *broker, broker_delivery_t *d)
 {
-    consumer_t *c = consumer_of(broker);
-    count_operation(c->queue, "receive", "delivered", 1);
     pthread_mutex_lock(&broker->lock);
+    const consumer_t *c = broker->consumer;
     broker_port_t *port = c->port;
     if (port != NULL)
         h2o_multithread_send_message(&port->deliveries, &d->super);
     pthread_mutex_unlock(&broker->lock);
+    count_operation(c->queue, "receive", "delivered", 1);
     if (port == NULL)
         free(d);
 }
@@ -838,7 +840,8 @@ static void on_delivery_body(broker_t *broker, const amqp_frame_t *frame)
 }
 
 /* A confirm of retry copies: the deliveries they copy are settled now
- * (acked when the copy is safe; requeued when the broker refused it). */
+ * (acked when the copy is safe; dead-lettered when the broker refused or
+ * returned it). */
 static void resolve_retries(broker_t *broker, uint64_t tag, bool multiple, bool acked)
 {
     consumer_t *c = consumer_of(broker);
@@ -980,7 +983,8 @@ static void take_settles(broker_t *broker)
             free(d); /* its connection or channel has gone: the broker delivers it again */
             continue;
         }
-        if (d->settle == BROKER_RETRY && d->attempt <= c->retries && broker->blocked) {
+        bool retry = d->settle == BROKER_RETRY && d->attempt <= c->retries; /* else: past its last attempt */
+        if (retry && broker->blocked) {
             h2o_linklist_insert(&waiting, &d->link); /* a publish now could hang the link */
             continue;
         }
@@ -989,7 +993,7 @@ static void take_settles(broker_t *broker)
             rc = amqp_basic_ack(broker->conn, CONSUME_CHANNEL, d->tag, 0);
             count_operation(c->queue, "settle", "acked", 1);
             free(d);
-        } else if (d->settle == BROKER_RETRY && d->attempt <= c->retries) {
+        } else if (retry) {
             rc = publish_retry(broker, c, d); /* acked once the copy is confirmed */
         } else {
             if (d->settle == BROKER_RETRY)
@@ -1022,7 +1026,7 @@ static void on_frame(broker_t *broker, const amqp_frame_t *frame)
         return;
     }
     if (frame->frame_type != AMQP_FRAME_METHOD)
-        return; /* content of a returned message: none, nothing is published mandatory */
+        return; /* content of a returned message: none, nothing on this channel is published mandatory */
     switch (frame->payload.method.id) {
     case AMQP_BASIC_ACK_METHOD: {
         const amqp_basic_ack_t *ack = frame->payload.method.decoded;
