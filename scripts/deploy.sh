@@ -66,6 +66,15 @@ set_env() {
   awk -v key="$2" -v value="$3" 'index($0, key "=") == 1 { print key "=" value; next } { print }' "$1" > "$1.new"
   mv "$1.new" "$1"
 }
+# A fresh Traefik dashboard login: $dashboard_password, and its htpasswd
+# line for .env as $dashboard_users (single-quoted: Compose leaves the $ alone).
+new_dashboard_login() {
+  dashboard_password=$(random_secret 20)
+  dashboard_users="'admin:$(openssl passwd -apr1 "$dashboard_password")'"
+}
+tell_dashboard_login() {
+  echo "Traefik's dashboard: user admin, password $dashboard_password (only its hash is kept, in .env)"
+}
 env_file=.env
 if [ ! -f .env ]; then
   if [ "$dry_run" = 1 ]; then
@@ -81,12 +90,12 @@ if [ ! -f .env ]; then
     set_env "$env_file" "$key" "$(random_secret 24)"
   done
   set_env "$env_file" JWT_SECRET "$(random_secret 48)"
-  dashboard_password=$(random_secret 20)
-  set_env "$env_file" TRAEFIK_DASHBOARD_USERS "'admin:$(openssl passwd -apr1 "$dashboard_password")'"
+  new_dashboard_login
+  set_env "$env_file" TRAEFIK_DASHBOARD_USERS "$dashboard_users"
   chmod 600 "$env_file"
   if [ "$dry_run" = 0 ]; then
     echo "wrote .env (mode 600): the Grafana admin password is GRAFANA_ADMIN_PASSWORD there;"
-    echo "Traefik's dashboard: user admin, password $dashboard_password (only its hash is kept, in .env)"
+    tell_dashboard_login
   fi
 fi
 # A .env made by an older version: the settings it lacks come from
@@ -98,9 +107,9 @@ if [ "$env_file" = .env ]; then
     grep -q "^$key=" .env && continue
     if [ "$dry_run" = 1 ]; then echo "a deploy would add $key to .env (from .env.example)"; continue; fi
     if [ "$key" = TRAEFIK_DASHBOARD_USERS ]; then
-      dashboard_password=$(random_secret 20)
-      value="'admin:$(openssl passwd -apr1 "$dashboard_password")'"
-      echo "Traefik's dashboard: user admin, password $dashboard_password (only its hash is kept, in .env)"
+      new_dashboard_login
+      value=$dashboard_users
+      tell_dashboard_login
     fi
     printf '%s=%s\n' "$key" "$value" >> .env
     echo "added $key to .env (from .env.example)"
@@ -171,9 +180,9 @@ if [ "$role" = webapp ] && [ "${GRAFANA_HOST:-host.docker.internal}" != host.doc
     echo "two VMs: starting this VM's Node Exporter and cAdvisor too (COMPOSE_PROFILES=$profiles)"
     # Kept in .env, so that `docker compose` and health-check.sh run by
     # hand later see the same profile.
+    # (.env has the key: .env.example's settings were added above.)
     if [ "$dry_run" = 1 ]; then echo "a deploy would set COMPOSE_PROFILES=$profiles in .env"
-    elif grep -q '^COMPOSE_PROFILES=' .env; then set_env .env COMPOSE_PROFILES "$profiles"
-    else printf 'COMPOSE_PROFILES=%s\n' "$profiles" >> .env
+    else set_env .env COMPOSE_PROFILES "$profiles"
     fi ;; esac
 elif [ "$role" = single ]; then
   case ",$profiles," in *,host-agents,*) die "one host: remove host-agents from COMPOSE_PROFILES (the Grafana stack's agents report this machine)" ;; esac

@@ -51,8 +51,13 @@ PREFIXES = {"order": "/api/orders", "inventory": "/api/inventory", "payment": "/
 BIND_ADDRESS = "10.0.0.5"  # a private address, as on the webapp VM of two
 
 
+def env_example():
+    """.env.example's settings, as Compose reads them."""
+    return read_env_file(os.path.join(ROOT, ".env.example"))
+
+
 def example_env(**overrides):
-    env = read_env_file(os.path.join(ROOT, ".env.example"))
+    env = env_example()
     env.update({"GRAFANA_ADMIN_PASSWORD": "test-grafana-password", "BIND_ADDRESS": BIND_ADDRESS}, **overrides)
     return env
 
@@ -173,7 +178,7 @@ def project_version():
 
 
 def test_the_images_built_here_carry_the_project_version():
-    assert read_env_file(os.path.join(ROOT, ".env.example"))["OMS_VERSION"] == project_version()
+    assert env_example()["OMS_VERSION"] == project_version()
     assert re.match(r"^\d+\.\d+\.\d+$", project_version())
 
 
@@ -193,7 +198,7 @@ def test_traefik_serves_its_dashboard_only_behind_a_password(webapp):
 
 
 def test_the_lab_dashboard_login_is_the_documented_one():
-    line = read_env_file(os.path.join(ROOT, ".env.example"))["TRAEFIK_DASHBOARD_USERS"]
+    line = env_example()["TRAEFIK_DASHBOARD_USERS"]
     user, hashed = line.split(":", 1)
     salt = hashed.split("$")[2]
     out = subprocess.run(["openssl", "passwd", "-apr1", "-salt", salt, "traefik-lab-password"], capture_output=True,
@@ -320,8 +325,8 @@ def test_the_default_bind_address_is_not_every_address():
     for path in (WEBAPP, GRAFANA):
         with open(path) as f:
             defaults = set(re.findall(r"\$\{BIND_ADDRESS:-([^}]*)\}", f.read()))
-        assert defaults == {read_env_file(os.path.join(ROOT, ".env.example"))["BIND_ADDRESS"]}
-    address = ipaddress.ip_address(read_env_file(os.path.join(ROOT, ".env.example"))["BIND_ADDRESS"])
+        assert defaults == {env_example()["BIND_ADDRESS"]}
+    address = ipaddress.ip_address(env_example()["BIND_ADDRESS"])
     assert address.is_private and not address.is_unspecified
 
 
@@ -572,7 +577,7 @@ def test_the_webapp_host_agents_run_only_on_a_vm_of_their_own(webapp):
     for name in ("node-exporter", "cadvisor"):
         assert webapp["services"][name]["profiles"] == ["host-agents"]
     # off by default (one host): the Grafana stack's report the machine
-    assert read_env_file(os.path.join(ROOT, ".env.example"))["COMPOSE_PROFILES"] == ""
+    assert env_example()["COMPOSE_PROFILES"] == ""
 
 
 def test_templates_are_rendered_by_sh_in_the_grafana_stack(grafana):

@@ -18,6 +18,17 @@ def run(*args, env=None):
                           env=dict(os.environ, **(env or {})), cwd=ROOT, timeout=60)
 
 
+def health_rows(stdout):
+    """health-check.sh's table, {check: (ok|FAIL, detail)}; every row between
+    the header and the summary line must have the table's shape."""
+    rows = {}
+    for line in stdout.splitlines()[1:-1]:
+        row = re.match(r"^(.{26}) (\S+)\s+(ok|FAIL)\s+(.+)$", line)
+        assert row, line
+        rows[row.group(1).strip()] = (row.group(3), row.group(4))
+    return rows
+
+
 def test_deploy_refuses_an_unknown_role():
     out = run("deploy.sh", "everything")
     assert out.returncode == 2 and "usage" in out.stderr
@@ -52,9 +63,8 @@ def test_health_check_tells_working_from_broken_endpoints():
             "ORDER_PORT": str(services["order"].port), "PAYMENT_PORT": str(services["payment"].port),
             "PG_PORT": str(PG_PORT), "REDIS_PORT": str(REDIS_PORT), "GATEWAY_PORT": str(free_port()),
             "AMQP_PORT": str(free_port()), "RABBITMQ_PROMETHEUS_PORT": str(free_port())})
-    rows = [re.match(r"^(.{26}) (\S+)\s+(ok|FAIL)\s+(.+)$", line) for line in out.stdout.splitlines()[1:-1]]
-    assert all(rows), out.stdout
-    results = {row.group(1).strip(): row.group(3) for row in rows}
+    rows = health_rows(out.stdout)
+    results = {name: result for name, (result, _) in rows.items()}
     assert out.stdout.splitlines()[0].split() == ["CHECK", "TARGET", "RESULT", "DETAIL"]
     for name in ("inventory ready", "user ready", "order ready", "payment ready", "inventory metrics",
                  "user metrics", "order metrics", "payment metrics", "postgres", "redis"):
@@ -244,12 +254,7 @@ def grafana_health(port, expected_targets):
     out = run("health-check.sh", "grafana", "127.0.0.1", env={
         "PROMETHEUS_PORT": str(port), "GRAFANA_PORT": str(free_port()), "ALERTMANAGER_PORT": str(free_port()),
         "LOKI_PORT": str(free_port()), "TEMPO_PORT": str(free_port())})
-    rows = {}
-    for line in out.stdout.splitlines()[1:-1]:
-        row = re.match(r"^(.{26}) (\S+)\s+(ok|FAIL)\s+(.+)$", line)
-        assert row, line
-        rows[row.group(1).strip()] = (row.group(3), row.group(4))
-    return out, rows
+    return out, health_rows(out.stdout)
 
 
 def test_the_grafana_check_judges_only_its_own_vms_targets(tmp_path):
