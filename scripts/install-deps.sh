@@ -10,8 +10,9 @@ declare -A PROFILE=(
   # compilers and the C libraries the services link
   [build]="gcc make pkg-config libh2o-evloop-dev libpq-dev libhiredis-dev libjansson-dev libargon2-dev libssl-dev zlib1g-dev libcurl4-openssl-dev librabbitmq-dev libcmocka-dev"
   # servers and tools the tests start or call; clang and its runtime
-  # libraries (libFuzzer, the sanitizers) for the fuzz targets
-  [test]="postgresql redis-server redis-tools rabbitmq-server h2o prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter python3 python3-pytest python3-psycopg2 python3-pika python3-yaml python3-jsonschema curl procps clang libclang-rt-14-dev cppcheck"
+  # libraries (libFuzzer, the sanitizers) for the fuzz targets; openssl and
+  # iproute2 for scripts/deploy.sh (the dashboard hash, BIND_ADDRESS's check)
+  [test]="postgresql redis-server redis-tools rabbitmq-server h2o prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter python3 python3-pytest python3-psycopg2 python3-pika python3-yaml python3-jsonschema curl procps clang libclang-rt-14-dev cppcheck openssl iproute2"
   # the native stack: the test servers plus RabbitMQ and the h2o gateway
   [run]="postgresql redis-server redis-tools rabbitmq-server h2o curl procps"
   [bench]="wrk curl procps"
