@@ -1,11 +1,9 @@
 /* http_client.c - libcurl multi on the h2o loop, retries, circuit breakers.
  *
  * A call is one `call_t`; each attempt is one curl easy handle added to the
- * client's multi handle. curl tells us which sockets to watch
- * (on_curl_socket) and when to wake it (on_curl_timer); the loop tells curl
- * when a socket is ready (curl_multi_socket_action), and finished transfers
- * come back through curl_multi_info_read (collect_finished), where the
- * attempt is judged: answered, retried after a backoff, or failed.
+ * client's curl_loop (curl_loop.h: curl on the h2o loop), which hands the
+ * finished transfer back to on_transfer_done, where the attempt is judged:
+ * answered, retried after a backoff, or failed.
  *
  *   send -> [circuit open? fail at once] -> attempt -> finished
  *        -> ok / 4xx: done          -> 5xx, timeout, no connection:
@@ -13,13 +11,12 @@
  */
 #include "http_client.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "buffer.h"
+#include "curl_loop.h"
 #include "log.h"
 #include "metrics.h"
 #include "random.h"
@@ -55,24 +52,12 @@ typedef struct call {
     void *data;
 } call_t;
 
-/* A socket curl asked us to watch (through a dup of its fd). */
-typedef struct watch {
-    struct watch *next;
-    http_client_t *client;
-    curl_socket_t fd;
-    h2o_socket_t *sock;
-    int what; /* CURL_POLL_IN, _OUT, _INOUT */
-} watch_t;
-
 struct http_client {
-    h2o_evloop_t *loop;
-    CURLM *multi;
+    curl_loop_t *curl;
     http_client_config_t config;
-    loop_timer_t timer; /* curl's own timeout */
     call_t *calls;
     size_t pending;
     peer_t *peers;
-    watch_t *watches;
 };
 
 static metrics_family_t *request_duration, *circuit_state;
@@ -260,7 +245,7 @@ static void start_attempt(call_t *call)
     curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
     call->easy = easy;
     call->attempt_started_ns = loop_now_ns();
-    if (curl_multi_add_handle(client->multi, easy) != CURLM_OK) {
+    if (curl_loop_add(client->curl, easy) != 0) {
         curl_easy_cleanup(easy);
         call->easy = NULL;
         finish(call, HTTP_CLIENT_UNAVAILABLE, 0, "the transfer could not be started");
@@ -294,13 +279,14 @@ static void observe(call_t *call, const char *status_code)
 }
 
 /* A transfer is over: judge the attempt. */
-static void on_transfer_done(http_client_t *client, CURL *easy, CURLcode result)
+static void on_transfer_done(void *owner, CURL *easy, CURLcode result)
 {
+    http_client_t *client = owner;
     call_t *call = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
     long code = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-    curl_multi_remove_handle(client->multi, easy);
+    curl_loop_remove(client->curl, easy);
     curl_easy_cleanup(easy);
     call->easy = NULL;
     if (result == CURLE_OK) {
@@ -325,119 +311,6 @@ static void on_transfer_done(http_client_t *client, CURL *easy, CURLcode result)
         retry_or_finish(call, timeout ? HTTP_CLIENT_TIMEOUT : HTTP_CLIENT_UNAVAILABLE, 0, error);
 }
 
-static void collect_finished(http_client_t *client)
-{
-    CURLMsg *message;
-    int left;
-    while ((message = curl_multi_info_read(client->multi, &left)) != NULL)
-        if (message->msg == CURLMSG_DONE)
-            on_transfer_done(client, message->easy_handle, message->data.result);
-}
-
-/* --- curl on the h2o loop ------------------------------------------------------ */
-
-static void socket_action(http_client_t *client, curl_socket_t fd, int events)
-{
-    int running;
-    curl_multi_socket_action(client->multi, fd, events, &running);
-    collect_finished(client);
-}
-
-static bool watch_alive(http_client_t *client, const watch_t *watch)
-{
-    for (const watch_t *w = client->watches; w != NULL; w = w->next)
-        if (w == watch)
-            return true;
-    return false;
-}
-
-static void on_writable(h2o_socket_t *sock, const char *err);
-
-static void arm_write(watch_t *watch)
-{
-    if ((watch->what & CURL_POLL_OUT) && !h2o_socket_is_writing(watch->sock))
-        h2o_socket_notify_write(watch->sock, on_writable);
-}
-
-static void on_readable(h2o_socket_t *sock, const char *err)
-{
-    watch_t *watch = sock->data;
-    socket_action(watch->client, watch->fd, err != NULL ? CURL_CSELECT_ERR : CURL_CSELECT_IN);
-}
-
-static void on_writable(h2o_socket_t *sock, const char *err)
-{
-    watch_t *watch = sock->data;
-    http_client_t *client = watch->client;
-    socket_action(client, watch->fd, err != NULL ? CURL_CSELECT_ERR : CURL_CSELECT_OUT);
-    if (watch_alive(client, watch)) /* curl may have dropped the socket meanwhile */
-        arm_write(watch);
-}
-
-static void drop_watch(http_client_t *client, watch_t *watch)
-{
-    for (watch_t **p = &client->watches; *p != NULL; p = &(*p)->next)
-        if (*p == watch) {
-            *p = watch->next;
-            break;
-        }
-    h2o_socket_read_stop(watch->sock);
-    h2o_socket_close(watch->sock); /* closes our dup, not curl's fd */
-    free(watch);
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_data)
-{
-    http_client_t *client = arg;
-    watch_t *watch = socket_data;
-    (void)easy;
-    if (what == CURL_POLL_REMOVE) {
-        if (watch != NULL)
-            drop_watch(client, watch);
-        curl_multi_assign(client->multi, fd, NULL);
-        return 0;
-    }
-    if (watch == NULL) {
-        int copy = dup(fd);
-        watch = copy >= 0 ? calloc(1, sizeof(*watch)) : NULL;
-        if (watch == NULL) {
-            if (copy >= 0)
-                close(copy);
-            return -1; /* curl fails the transfer */
-        }
-        watch->client = client;
-        watch->fd = fd;
-        watch->sock = h2o_evloop_socket_create(client->loop, copy, H2O_SOCKET_FLAG_DONT_READ);
-        watch->sock->data = watch;
-        watch->next = client->watches;
-        client->watches = watch;
-        curl_multi_assign(client->multi, fd, watch);
-    }
-    watch->what = what;
-    if (what & CURL_POLL_IN)
-        h2o_socket_read_start(watch->sock, on_readable);
-    else
-        h2o_socket_read_stop(watch->sock);
-    arm_write(watch);
-    return 0;
-}
-
-static void on_timer(loop_timer_t *timer)
-{
-    socket_action(timer->data, CURL_SOCKET_TIMEOUT, 0);
-}
-
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *arg)
-{
-    http_client_t *client = arg;
-    (void)multi;
-    if (timeout_ms < 0)
-        loop_timer_stop(&client->timer);
-    else
-        loop_timer_start(&client->timer, (uint64_t)timeout_ms, on_timer, client);
-    return 0;
-}
-
 /* --- the client -------------------------------------------------------------------- */
 
 http_client_t *http_client_create(h2o_evloop_t *loop, const http_client_config_t *config)
@@ -445,17 +318,12 @@ http_client_t *http_client_create(h2o_evloop_t *loop, const http_client_config_t
     http_client_t *client = calloc(1, sizeof(*client));
     if (client == NULL)
         return NULL;
-    client->loop = loop;
     client->config = *config;
-    client->multi = curl_multi_init();
-    if (client->multi == NULL) {
+    client->curl = curl_loop_create(loop, on_transfer_done, client);
+    if (client->curl == NULL) {
         free(client);
         return NULL;
     }
-    curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
-    curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
     return client;
 }
 
@@ -464,16 +332,13 @@ void http_client_destroy(http_client_t *client)
     while (client->calls != NULL) {
         call_t *call = client->calls;
         if (call->easy != NULL) {
-            curl_multi_remove_handle(client->multi, call->easy);
+            curl_loop_remove(client->curl, call->easy);
             curl_easy_cleanup(call->easy);
             call->easy = NULL;
         }
         finish(call, HTTP_CLIENT_UNAVAILABLE, 0, "shutting down");
     }
-    curl_multi_cleanup(client->multi); /* closes its sockets: REMOVE drops the watches */
-    while (client->watches != NULL)
-        drop_watch(client, client->watches);
-    loop_timer_stop(&client->timer);
+    curl_loop_destroy(client->curl);
     while (client->peers != NULL) {
         peer_t *peer = client->peers;
         client->peers = peer->next;

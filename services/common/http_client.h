@@ -1,8 +1,7 @@
 /* http_client.h - calls to other services over HTTP, on a thread's h2o loop.
  *
- * libcurl's multi interface does the protocol; this file drives it from
- * the h2o loop (curl's sockets watched through dup()ed fds, curl's timer
- * on loop_timer), so no call ever blocks a loop. Each worker owns one
+ * libcurl's multi interface does the protocol, driven from the h2o loop
+ * by curl_loop.h, so no call ever blocks a loop. Each worker owns one
  * client: its connection cache is the keep-alive pool for that thread.
  *
  * Per call: a timeout (the whole budget, retries included); retries with
