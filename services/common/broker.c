@@ -42,6 +42,8 @@
 
 #define PUBLISH_CHANNEL    1
 #define CONSUME_CHANNEL    2
+#define BACKLOG_CHANNEL    3 /* the consumed queue's passive declares */
+#define BACKLOG_EVERY_MS   1000
 #define DELIVERY_BODY_MAX  (4u << 20) /* larger messages go to the dead letters unread */
 #define ATTEMPT_HEADER     "x-attempt"
 #define ROUTING_KEY_HEADER "x-original-routing-key"
@@ -139,9 +141,12 @@ struct broker {
     uint64_t retry_next_tag;
     h2o_linklist_t retrying; /* deliveries whose retry copy awaits its confirm */
     assembly_t assembly;
+    size_t held;              /* delivered to the port and not yet acked or rejected */
+    bool backlog_open;        /* BACKLOG_CHANNEL is open on this connection */
+    uint64_t next_backlog_ms; /* when the queue is measured next */
 };
 
-static metrics_family_t *messages_total, *connection_up, *consumer_up;
+static metrics_family_t *messages_total, *connection_up, *consumer_up, *queue_messages, *queue_consumers;
 
 static void free_consumer(consumer_t *c);
 
@@ -154,6 +159,15 @@ void broker_metrics_register(void)
                                      labels);
     connection_up = metrics_gauge("messaging_connection_up", "1 while the connection to RabbitMQ is open.", NULL);
     consumer_up = metrics_gauge("messaging_consumer_up", "1 while this process consumes its queue.", NULL);
+    static const char *const state[] = {"destination", "state", NULL};
+    static const char *const destination[] = {"destination", NULL};
+    queue_messages = metrics_gauge("messaging_queue_messages",
+                                   "The consumed queue's backlog: ready (waiting in RabbitMQ, from a passive declare "
+                                   "each second) and unacked (delivered to this process, not yet settled).",
+                                   state);
+    queue_consumers =
+        metrics_gauge("messaging_queue_consumers",
+                      "Consumers of the consumed queue, all processes together (passive declare).", destination);
 }
 
 static void count_operation(const char *destination, const char *operation, const char *outcome, size_t n)
@@ -294,6 +308,7 @@ static void consumer_reset(broker_t *broker)
     broker->consuming = false;
     atomic_store(&broker->consuming_now, false);
     broker->consumer_retry_ms = 0;
+    broker->held = 0; /* the broker takes back what the channel held */
     free(broker->assembly.delivery);
     broker->assembly = (assembly_t){0};
     free_delivery_list(&broker->retrying);
@@ -309,6 +324,7 @@ static void disconnect(broker_t *broker, const char *reason)
     amqp_destroy_connection(broker->conn); /* no close handshake: the broker may not answer */
     broker->conn = NULL;
     broker->blocked = false;
+    broker->backlog_open = false;
     set_error(broker, reason); /* before `up` goes: readiness reads them in that order */
     atomic_store(&broker->up, false);
     metrics_gauge_set(connection_up, NULL, 0);
@@ -745,6 +761,7 @@ static void deliver(broker_t *broker, broker_delivery_t *d)
         h2o_multithread_send_message(&port->deliveries, &d->super);
     pthread_mutex_unlock(&broker->lock);
     count_operation(c->queue, "receive", "delivered", 1);
+    broker->held++; /* acked or rejected later, or taken back with the channel */
     if (port == NULL)
         free(d);
 }
@@ -864,6 +881,7 @@ static void resolve_retries(broker_t *broker, uint64_t tag, bool multiple, bool 
         int rc = safe ? amqp_basic_ack(broker->conn, CONSUME_CHANNEL, d->tag, 0)
                       : amqp_basic_reject(broker->conn, CONSUME_CHANNEL, d->tag, 0);
         count_operation(c->queue, "settle", safe ? "retried" : "dead_lettered", 1);
+        broker->held--;
         free(d);
         if (rc != AMQP_STATUS_OK) {
             disconnect(broker, "settling a delivery failed");
@@ -992,6 +1010,7 @@ static void take_settles(broker_t *broker)
         if (d->settle == BROKER_ACK) {
             rc = amqp_basic_ack(broker->conn, CONSUME_CHANNEL, d->tag, 0);
             count_operation(c->queue, "settle", "acked", 1);
+            broker->held--;
             free(d);
         } else if (retry) {
             rc = publish_retry(broker, c, d); /* acked once the copy is confirmed */
@@ -1002,6 +1021,7 @@ static void take_settles(broker_t *broker)
                          LOG_INT("attempts", d->attempt));
             rc = amqp_basic_reject(broker->conn, CONSUME_CHANNEL, d->tag, 0); /* oms.dlx */
             count_operation(c->queue, "settle", "dead_lettered", 1);
+            broker->held--;
             free(d);
         }
         if (rc != AMQP_STATUS_OK) {
@@ -1015,6 +1035,45 @@ static void take_settles(broker_t *broker)
         h2o_linklist_insert_list(&broker->settles, &waiting);
         pthread_mutex_unlock(&broker->lock);
     }
+}
+
+/* Once a second while consuming: how many messages wait in the queue and
+ * how many consumers it has, from a passive declare on a channel of its
+ * own (a queue gone closes that channel alone; it is opened again). */
+static void measure_backlog(broker_t *broker)
+{
+    consumer_t *c;
+    if (broker->conn == NULL || !broker->consuming || loop_now_ms() < broker->next_backlog_ms ||
+        (c = consumer_of(broker)) == NULL)
+        return;
+    broker->next_backlog_ms = loop_now_ms() + BACKLOG_EVERY_MS;
+    char error[ERROR_MAX];
+    if (!broker->backlog_open) {
+        amqp_channel_open(broker->conn, BACKLOG_CHANNEL);
+        if (check_rpc(broker->conn, "opening the backlog channel", error, sizeof(error)) != 0) {
+            disconnect(broker, error);
+            return;
+        }
+        broker->backlog_open = true;
+    }
+    amqp_queue_declare_ok_t *ok =
+        amqp_queue_declare(broker->conn, BACKLOG_CHANNEL, amqp_cstring_bytes(c->queue), 1, 0, 0, 0, amqp_empty_table);
+    if (ok == NULL) {
+        amqp_rpc_reply_t reply = amqp_get_rpc_reply(broker->conn);
+        amqp_channel_close_ok_t close_ok = {0};
+        if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+            amqp_send_method(broker->conn, BACKLOG_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok) ==
+                AMQP_STATUS_OK) {
+            broker->backlog_open = false;
+            return;
+        }
+        describe_reply(reply, "measuring the backlog", error, sizeof(error));
+        disconnect(broker, error);
+        return;
+    }
+    metrics_gauge_set(queue_messages, (const char *const[]){c->queue, "ready"}, ok->message_count);
+    metrics_gauge_set(queue_messages, (const char *const[]){c->queue, "unacked"}, (double)broker->held);
+    metrics_gauge_set(queue_consumers, (const char *const[]){c->queue}, ok->consumer_count);
 }
 
 /* --- the thread's loop ------------------------------------------------------- */
@@ -1149,6 +1208,7 @@ static void *link_main(void *arg)
         start_consuming(broker);
         take_requests(broker);
         take_settles(broker);
+        measure_backlog(broker);
         wait_for_work(broker);
         read_frames(broker);
         check_deadlines(broker);

@@ -69,7 +69,11 @@
  *
  * Metrics: messaging_messages_total{destination,operation,outcome}
  * (publish: confirmed, nacked, failed; receive: delivered; settle: acked,
- * retried, dead_lettered), messaging_connection_up, messaging_consumer_up.
+ * retried, dead_lettered), messaging_connection_up, messaging_consumer_up,
+ * and for the consumed queue messaging_queue_messages{destination,state}
+ * (ready: a passive declare each second on a channel of its own; unacked:
+ * delivered to this process and not settled yet) and
+ * messaging_queue_consumers{destination}.
  */
 #ifndef OMS_BROKER_H
 #define OMS_BROKER_H

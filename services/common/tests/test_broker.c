@@ -343,6 +343,16 @@ static void publish_and_confirm(link_t *l, const broker_message_t *messages, siz
     assert_int_equal(o.confirmed, count);
 }
 
+/* Whether the rendered metrics hold `line` right now. */
+static bool metrics_show(const char *line)
+{
+    buffer_t out = BUFFER_INIT;
+    metrics_render(&out);
+    bool found = out.data != NULL && strstr(out.data, line) != NULL;
+    buffer_free(&out);
+    return found;
+}
+
 static int hold(const broker_delivery_t *d)
 {
     (void)d;
@@ -573,6 +583,15 @@ static void test_the_prefetch_limit_bounds_what_is_handed_out(void **state)
     test_run_until(l.loop, log.count == 2 && test_queue_ready(&probe, queue) == 3);
     assert_int_equal(log.count, 2);
     assert_int_equal(test_queue_ready(&probe, queue), 3);
+    /* the backlog gauges say the same: 3 waiting, 2 held, 1 consumer */
+    char ready[256], unacked[256], consumers[256];
+    snprintf(ready, sizeof(ready), "messaging_queue_messages{destination=\"%s\",state=\"ready\"} 3\n", queue);
+    snprintf(unacked, sizeof(unacked), "messaging_queue_messages{destination=\"%s\",state=\"unacked\"} 2\n", queue);
+    snprintf(consumers, sizeof(consumers), "messaging_queue_consumers{destination=\"%s\"} 1\n", queue);
+    test_run_until(l.loop, metrics_show(ready) && metrics_show(unacked) && metrics_show(consumers));
+    assert_true(metrics_show(ready));
+    assert_true(metrics_show(unacked));
+    assert_true(metrics_show(consumers));
     /* one settled: one more comes */
     broker_settle(l.port, log.held[0], BROKER_ACK);
     log.held[0] = log.held[1];
