@@ -1,6 +1,8 @@
 /* accounts.c - reading and administering accounts:
  *
  *   GET   /api/users/me      the caller's own account (any valid token)
+ *   GET   /api/users/{id}    one account (internal: the notification service
+ *                            looks up whom to write to)
  *   GET   /api/users         all accounts, paged (admin)
  *   PATCH /api/users/{id}    change a role (admin)
  *
@@ -26,6 +28,7 @@
 typedef struct me_read {
     http_request_t *r;
     const char *id;
+    bool by_id; /* GET /api/users/{id}: a missing account is a 404, not a bad token */
 } me_read_t;
 
 /* PATCH /api/users/{id}: update_user (user_set_role) -> revoke_tokens -> answer_role_set */
@@ -54,6 +57,10 @@ void accounts_cache_store(worker_t *worker, const char *id, const char *doc, siz
 static void store_and_answer(void *data, const PGresult *result)
 {
     me_read_t *me = data;
+    if (PQntuples(result) == 0 && me->by_id) {
+        http_respond_error(me->r, 404, "not_found", "no user with id %s", me->id);
+        return;
+    }
     if (PQntuples(result) == 0) {
         http_respond_error(me->r, 401, "invalid_token", "the token's account no longer exists");
         return;
@@ -83,7 +90,7 @@ static void show_me(http_request_t *r, const jwt_claims_t *who)
         return;
     }
     me_read_t *me = context_alloc(&r->super, sizeof(*me));
-    *me = (me_read_t){r, who->sub};
+    *me = (me_read_t){r, who->sub, false};
     char key[CACHE_KEY_MAX];
     cache_key(key, sizeof(key), who->sub);
     cache_get(&r->super, key, false, user_count_cache, load_account, me);
@@ -92,6 +99,34 @@ static void show_me(http_request_t *r, const jwt_claims_t *who)
 void accounts_handle_me(http_request_t *r)
 {
     auth_require(r, JWT_ROLE_CUSTOMER, show_me);
+}
+
+/* --- GET /api/users/{id} ---------------------------------------------------------- */
+
+static void show_user(http_request_t *r, const jwt_claims_t *who)
+{
+    (void)who;
+    const char *id = http_path_param(r, "id");
+    if (id == NULL || !uuid_is_valid(id)) {
+        json_field_error_t error;
+        json_fail(&error, "id", "id must be a user's UUID");
+        http_respond_field_error(r, &error);
+        return;
+    }
+    me_read_t *me = context_alloc(&r->super, sizeof(*me));
+    char *lower = context_strdup(&r->super, id, SIZE_MAX); /* the cache's key is the lower-case id */
+    for (char *p = lower; *p != '\0'; p++)
+        if (*p >= 'A' && *p <= 'F')
+            *p = (char)(*p - 'A' + 'a');
+    *me = (me_read_t){r, lower, true};
+    char key[CACHE_KEY_MAX];
+    cache_key(key, sizeof(key), lower);
+    cache_get(&r->super, key, false, user_count_cache, load_account, me);
+}
+
+void accounts_handle_get(http_request_t *r)
+{
+    auth_require(r, JWT_ROLE_SERVICE, show_user);
 }
 
 /* --- GET /api/users ------------------------------------------------------------ */

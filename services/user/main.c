@@ -16,7 +16,8 @@ user_config_t user_config;
 static const router_route_t routes[] = {
     {"POST", "/api/users/register", registration_handle}, {"POST", "/api/users/login", login_handle},
     {"POST", "/api/users/logout", logout_handle},         {"GET", "/api/users/me", accounts_handle_me},
-    {"GET", "/api/users", accounts_handle_list},          {"PATCH", "/api/users/{id}", accounts_handle_update},
+    {"GET", "/api/users", accounts_handle_list},          {"GET", "/api/users/{id}", accounts_handle_get},
+    {"PATCH", "/api/users/{id}", accounts_handle_update},
 };
 
 /* Worker 0 also prunes old login attempts. */

@@ -120,6 +120,7 @@ void login_limiter_dispose(void);
  * Redis cache that /me reads, for USER_CACHE_TTL_SECONDS. */
 void accounts_cache_store(worker_t *worker, const char *id, const char *doc, size_t len);
 void accounts_handle_me(http_request_t *r);
+void accounts_handle_get(http_request_t *r);
 void accounts_handle_list(http_request_t *r);
 void accounts_handle_update(http_request_t *r);
 
