@@ -14,7 +14,7 @@ CC ?= gcc
 VERSION ?= $(shell cat VERSION 2>/dev/null || echo dev)
 REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-SERVICES := inventory user payment order
+SERVICES := inventory user payment order notification
 COMMON_SRC := $(wildcard services/common/*.c)
 COMMON_TESTS := $(patsubst services/common/tests/%.c,%,$(wildcard services/common/tests/test_*.c))
 BENCH_PROGRAMS := $(patsubst services/common/bench/%.c,%,$(wildcard services/common/bench/*.c))
@@ -122,7 +122,7 @@ lint:
 	python3 scripts/check-includes.py services/common
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
 		--suppress=ctuuninitvar \
-		-DH2O_USE_LIBUV=0 -Iservices/common services/common services/inventory services/user services/payment services/order
+		-DH2O_USE_LIBUV=0 -Iservices/common $(foreach s,common $(SERVICES),services/$(s))
 
 clean:
 	rm -rf build

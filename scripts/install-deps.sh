@@ -12,9 +12,10 @@ declare -A PROFILE=(
   # servers and tools the tests start or call; clang and its runtime
   # libraries (libFuzzer, the sanitizers) for the fuzz targets; openssl and
   # iproute2 for scripts/deploy.sh (the dashboard hash, BIND_ADDRESS's check)
-  [test]="postgresql redis-server redis-tools rabbitmq-server h2o prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter python3 python3-pytest python3-psycopg2 python3-pika python3-yaml python3-jsonschema curl procps clang libclang-rt-14-dev cppcheck openssl iproute2"
-  # the native stack: the test servers plus RabbitMQ and the h2o gateway
-  [run]="postgresql redis-server redis-tools rabbitmq-server h2o curl procps"
+  [test]="postgresql redis-server redis-tools rabbitmq-server h2o prometheus prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter python3 python3-pytest python3-psycopg2 python3-pika python3-yaml python3-jsonschema python3-aiosmtpd curl procps clang libclang-rt-14-dev cppcheck openssl iproute2"
+  # the native stack: the test servers plus RabbitMQ, the h2o gateway and
+  # the mail sink (aiosmtpd)
+  [run]="postgresql redis-server redis-tools rabbitmq-server h2o python3 python3-aiosmtpd curl procps"
   [bench]="wrk curl procps"
 )
 

@@ -9,15 +9,15 @@
 #   scripts/stack.sh destroy    stop, then delete every byte of state
 #   scripts/stack.sh start-postgres|stop-postgres|start-redis|stop-redis|
 #                    start-rabbitmq|stop-rabbitmq|start-services|stop-services|
-#                    start-gateway|stop-gateway
+#                    start-gateway|stop-gateway|start-mail|stop-mail
 #
 # Ports and switches come from the environment (defaults in brackets):
 #   PG_PORT [5432] REDIS_PORT [6379] AMQP_PORT [5672] RABBITMQ_MGMT_PORT [15672]
 #   RABBITMQ_PROMETHEUS_PORT [15692] RABBITMQ_DIST_PORT [25672]
 #   GATEWAY_PORT [8080] ORDER_PORT [8001] INVENTORY_PORT [8002] PAYMENT_PORT [8003]
-#   USER_PORT [8004]
+#   USER_PORT [8004] NOTIFICATION_PORT [8005] SMTP_PORT [1025] (the mail sink)
 #   GATEWAY_MAX_CONNECTIONS [4096] GATEWAY_MAX_BODY_BYTES [8388608]
-#   WITH_RABBITMQ [1] WITH_SERVICES [1] WITH_GATEWAY [1]
+#   WITH_RABBITMQ [1] WITH_SERVICES [1] WITH_GATEWAY [1] WITH_MAIL [=WITH_SERVICES]
 #   BIN_DIR [build/release/bin]  GUARD_CFLAGS [-O2 -g]  PG_STOP_TIMEOUT [30]
 #   LOG_LEVEL [info]  ADMIN_TOKEN [lab default]
 set -euo pipefail
@@ -40,12 +40,16 @@ ORDER_PORT=${ORDER_PORT:-8001}
 INVENTORY_PORT=${INVENTORY_PORT:-8002}
 PAYMENT_PORT=${PAYMENT_PORT:-8003}
 USER_PORT=${USER_PORT:-8004}
+NOTIFICATION_PORT=${NOTIFICATION_PORT:-8005}
+SMTP_PORT=${SMTP_PORT:-1025}
 GATEWAY_MAX_CONNECTIONS=${GATEWAY_MAX_CONNECTIONS:-4096}
 GATEWAY_MAX_BODY_BYTES=${GATEWAY_MAX_BODY_BYTES:-8388608}
 PG_STOP_TIMEOUT=${PG_STOP_TIMEOUT:-30}
 WITH_RABBITMQ=${WITH_RABBITMQ:-1}
 WITH_SERVICES=${WITH_SERVICES:-1}
 WITH_GATEWAY=${WITH_GATEWAY:-1}
+WITH_MAIL=${WITH_MAIL:-$WITH_SERVICES}
+MAIL_DIR=$STACK_DIR/mail
 BIN_DIR=${BIN_DIR:-$ROOT/build/release/bin}
 export POSTGRES_PASSWORD=${POSTGRES_PASSWORD:-postgres-lab-password}
 export ADMIN_TOKEN=${ADMIN_TOKEN:-lab-admin-token-change-me}
@@ -279,11 +283,17 @@ service_port() {
     inventory) echo "$INVENTORY_PORT" ;;
     payment) echo "$PAYMENT_PORT" ;;
     user) echo "$USER_PORT" ;;
+    notification) echo "$NOTIFICATION_PORT" ;;
     *) die "unknown service $1" ;;
   esac
 }
 # The PostgreSQL role (and schema) each service logs in as.
-service_role() { case $1 in order) echo orders ;; inventory) echo inventory ;; payment) echo payments ;; user) echo users ;; esac; }
+service_role() {
+  case $1 in
+    order) echo orders ;; inventory) echo inventory ;; payment) echo payments ;; user) echo users ;;
+    notification) echo notifications ;;
+  esac
+}
 
 start_service() {
   local name=$1 port; port=$(service_port "$name")
@@ -300,6 +310,7 @@ start_service() {
     DATABASE_URL="postgresql://$role:${!password_var:-$role-lab-password}@127.0.0.1:$PG_PORT/oms?gssencmode=disable" \
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/" \
     INVENTORY_URL="http://127.0.0.1:$INVENTORY_PORT" PAYMENT_URL="http://127.0.0.1:$PAYMENT_PORT" \
+    USER_URL="http://127.0.0.1:$USER_PORT" SMTP_URL="${SMTP_URL:-smtp://127.0.0.1:$SMTP_PORT}" \
     nohup "$BIN_DIR/$name" >>"$LOG_DIR/$name.log" 2>&1 &
   echo $! > "$pidfile"
   wait_port "$port" 15 "$name"
@@ -316,6 +327,24 @@ stop_pidfile() { # pidfile name
   fi
   rm -f "$1"
 }
+
+# --- the mail sink (scripts/mail-sink.py: every message kept in $MAIL_DIR) -----------
+
+start_mail() {
+  prepare_dirs
+  if pid_alive "$PID_DIR/mail.pid"; then
+    log "mail sink already running on $SMTP_PORT"
+    return
+  fi
+  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || die "the mail sink needs python3-aiosmtpd (make deps)"
+  nohup /usr/bin/python3 "$ROOT/scripts/mail-sink.py" serve --dir "$MAIL_DIR" --port "$SMTP_PORT" \
+    >>"$LOG_DIR/mail.log" 2>&1 &
+  echo $! > "$PID_DIR/mail.pid"
+  wait_started "$PID_DIR/mail.pid" "$SMTP_PORT" 15 "mail sink" "$LOG_DIR/mail.log"
+  log "mail sink started on 127.0.0.1:$SMTP_PORT (messages in $MAIL_DIR)"
+}
+
+stop_mail() { stop_pidfile "$PID_DIR/mail.pid" "mail sink"; }
 
 # --- gateway (framing guard + h2o; infrastructure/h2o/h2o.conf.tmpl) --------------
 
@@ -355,6 +384,7 @@ start_gateway() {
         -e "s|@ERRORS_DIR@|$ROOT/infrastructure/h2o/errors|" \
         -e "s|@INVENTORY_PORT@|$INVENTORY_PORT|" -e "s|@USER_PORT@|$USER_PORT|" \
         -e "s|@ORDER_PORT@|$ORDER_PORT|" -e "s|@PAYMENT_PORT@|$PAYMENT_PORT|" \
+        -e "s|@NOTIFICATION_PORT@|$NOTIFICATION_PORT|" \
         infrastructure/h2o/h2o.conf.tmpl > "$STACK_DIR/h2o.conf"
     (raise_open_files; exec nohup h2o -m worker -c "$STACK_DIR/h2o.conf" >>"$LOG_DIR/gateway.log" 2>&1) &
     echo $! > "$PID_DIR/gateway.pid"
@@ -382,14 +412,15 @@ stop_gateway() {
   rm -f "$GATEWAY_SOCKET"
 }
 
-# Peers first: order calls inventory and payment.
-SERVICES=(inventory payment user order)
+# Peers first: order calls inventory and payment; notification calls user.
+SERVICES=(inventory payment user order notification)
 
 start_all() {
   start_postgres
   start_redis
   [ "$WITH_RABBITMQ" = 1 ] && start_rabbitmq
   migrate
+  [ "$WITH_MAIL" = 1 ] && start_mail
   if [ "$WITH_SERVICES" = 1 ]; then
     for s in "${SERVICES[@]}"; do start_service "$s"; done
   fi
@@ -402,23 +433,26 @@ The lab is running (state and logs in $STACK_DIR):
   inventory         http://127.0.0.1:$INVENTORY_PORT  (/health/ready, /metrics)
   payment           http://127.0.0.1:$PAYMENT_PORT  (test cards: README)
   user              http://127.0.0.1:$USER_PORT  (log in: see README, "Lab accounts")
+  notification      http://127.0.0.1:$NOTIFICATION_PORT  (inbox: /api/notifications through the gateway)
   postgres          127.0.0.1:$PG_PORT  (database oms, superuser postgres)
   redis             127.0.0.1:$REDIS_PORT
 MSG
   [ "$WITH_RABBITMQ" = 1 ] && echo "  rabbitmq          amqp://127.0.0.1:$AMQP_PORT  management http://127.0.0.1:$RABBITMQ_MGMT_PORT  metrics http://127.0.0.1:$RABBITMQ_PROMETHEUS_PORT/metrics"
+  [ "$WITH_MAIL" = 1 ] && echo "  mail sink         smtp://127.0.0.1:$SMTP_PORT  messages in $MAIL_DIR  (list: scripts/mail-sink.py list)"
   echo "Stop it with: make stop"
 }
 
 stop_all() {
   stop_gateway
   for s in "${SERVICES[@]}"; do stop_pidfile "$PID_DIR/$s.pid" "$s"; done
+  stop_mail
   stop_rabbitmq
   stop_redis
   stop_postgres
 }
 
 status() {
-  for s in gateway-guard gateway "${SERVICES[@]}" redis; do
+  for s in gateway-guard gateway "${SERVICES[@]}" mail redis; do
     if pid_alive "$PID_DIR/$s.pid"; then echo "$s: running (pid $(cat "$PID_DIR/$s.pid"))"; else echo "$s: stopped"; fi
   done
   case $(postgres_state) in
@@ -446,5 +480,7 @@ case ${1:-} in
   stop-services) for s in "${SERVICES[@]}"; do stop_pidfile "$PID_DIR/$s.pid" "$s"; done ;;
   start-gateway) start_gateway ;;
   stop-gateway) stop_gateway ;;
+  start-mail) start_mail ;;
+  stop-mail) stop_mail ;;
   *) sed -n '2,23p' "$0"; exit 2 ;;
 esac

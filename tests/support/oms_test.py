@@ -260,7 +260,8 @@ class Service:
         self.name = name
         self.port = port or free_port()
         self.log_path = os.path.join(STACK_DIR, "logs", f"{name}-{self.port}.log")
-        role = {"inventory": "inventory", "user": "users", "order": "orders", "payment": "payments"}[name]
+        role = {"inventory": "inventory", "user": "users", "order": "orders", "payment": "payments",
+                "notification": "notifications"}[name]
         self.env = dict(
             os.environ,
             PORT=str(self.port),
