@@ -62,6 +62,12 @@ static void job_release(context_t *c)
         how = delivery->attempt > consumer->retries ? BROKER_DEAD_LETTER : BROKER_RETRY;
     double seconds = (double)(loop_now_ns() - c->started_ns) / 1e9;
     metrics_histogram_observe(process_duration, (const char *const[]){consumer->queue, outcome_name(how)}, seconds);
+    /* one line per delivery, as HTTP has one per request (the context's
+     * own fields are gone with its pool; the delivery's are not) */
+    log_at(how == BROKER_ACK ? LOG_INFO : LOG_WARN, &c->trace, "message processed",
+           LOG_STRING("queue", consumer->queue), LOG_STRING("message_id", delivery->message_id),
+           LOG_STRING("event_type", delivery->type), LOG_INT("attempt", delivery->attempt),
+           LOG_STRING("outcome", outcome_name(how)), LOG_DOUBLE("duration_ms", seconds * 1000));
     if (consumer->settled != NULL)
         consumer->settled(delivery, how, seconds, consumer->data);
     broker_settle(consumer->worker->broker, delivery, how);

@@ -78,7 +78,7 @@ static void settle(dispatch_t *d)
     json_t *results = json_array();
     for (size_t i = 0; i < d->count; i++) {
         const send_t *s = &d->sends[i];
-        json_array_append_new(results, json_pack("{sssssss?}", "event_id", s->event_id, "channel", s->channel,
+        json_array_append_new(results, json_pack("{ssssssss?}", "event_id", s->event_id, "channel", s->channel,
                                                  "recipient", s->recipient, "error", s->error));
     }
     char *text = json_dumps(results, JSON_COMPACT);

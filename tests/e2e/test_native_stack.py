@@ -19,7 +19,8 @@ class NativeStack:
         self.stack_sh = stack_sh
         self.dir = os.path.join(STACK_DIR, "native-stack")
         names = ["PG_PORT", "REDIS_PORT", "AMQP_PORT", "RABBITMQ_MGMT_PORT", "RABBITMQ_PROMETHEUS_PORT",
-                 "RABBITMQ_DIST_PORT", "GATEWAY_PORT", "INVENTORY_PORT", "USER_PORT", "ORDER_PORT", "PAYMENT_PORT"]
+                 "RABBITMQ_DIST_PORT", "GATEWAY_PORT", "INVENTORY_PORT", "USER_PORT", "ORDER_PORT", "PAYMENT_PORT",
+                 "NOTIFICATION_PORT", "SMTP_PORT"]
         self.ports = dict(zip(names, ports))
         self.env = dict(self.ports, STACK_DIR=self.dir, WITH_RABBITMQ=0)
         # as scripts/stack.sh names the stack's private folders and RabbitMQ node
@@ -48,7 +49,8 @@ class NativeStack:
         """The processes the stack started, by name: its pid files, the
         postmaster, the RabbitMQ broker."""
         found = {}
-        for name in ("gateway", "gateway-guard", "inventory", "user", "order", "payment", "redis"):
+        for name in ("gateway", "gateway-guard", "inventory", "user", "order", "payment", "notification", "mail",
+                     "redis"):
             try:
                 with open(os.path.join(self.dir, "pids", f"{name}.pid")) as f:
                     found[name] = int(f.read().strip())
@@ -135,7 +137,7 @@ def superuser_connection(port):
 
 @pytest.fixture(scope="module")
 def stack(stack_sh, private_ports):
-    st = NativeStack(stack_sh, private_ports(11))
+    st = NativeStack(stack_sh, private_ports(13))
     st.run("destroy", check=False)
     yield st
     st.run("destroy", check=False)
@@ -161,17 +163,19 @@ def test_start_twice_is_harmless_and_stop_leaves_no_process(stack):
     first = stack.run("start", WITH_RABBITMQ=1)
     assert "postgres started" in first.stdout and "rabbitmq started" in first.stdout, first.stdout
     pids = stack.pids()
-    assert {"postgres", "redis", "rabbitmq", "inventory", "user", "gateway", "gateway-guard"} <= set(pids), pids
+    assert {"postgres", "redis", "rabbitmq", "inventory", "user", "notification", "mail", "gateway",
+            "gateway-guard"} <= set(pids), pids
     processes = stack.processes()
     assert stack.gateway_get("/api/inventory/products?limit=1").status == 200
 
     second = stack.run("start", WITH_RABBITMQ=1)
-    for what in ("postgres", "redis", "rabbitmq", "inventory", "user", "gateway"):
+    for what in ("postgres", "redis", "rabbitmq", "inventory", "user", "notification", "mail sink", "gateway"):
         assert f"{what} already running" in second.stdout, second.stdout
     assert "database up to date (0 new)" in second.stdout
     assert stack.pids() == pids and all(alive(pid) for pid in pids.values())
     assert stack.gateway_get("/api/inventory/products?limit=1").status == 200
     assert stack.gateway_get("/api/users/me").status == 401  # the user service, through the gateway
+    assert stack.gateway_get("/api/notifications").status == 401  # and the notification service
 
     stack.run("stop", WITH_RABBITMQ=1)
     assert_nothing_left(stack, processes)
