@@ -295,6 +295,11 @@ service_role() {
   esac
 }
 
+# The notification service mails the stack's own sink when there is one.
+smtp_url() {
+  if [ "$WITH_MAIL" = 1 ]; then echo "smtp://127.0.0.1:$SMTP_PORT"; else echo "${SMTP_URL:-smtp://127.0.0.1:$SMTP_PORT}"; fi
+}
+
 start_service() {
   local name=$1 port; port=$(service_port "$name")
   local pidfile=$PID_DIR/$name.pid
@@ -310,7 +315,7 @@ start_service() {
     DATABASE_URL="postgresql://$role:${!password_var:-$role-lab-password}@127.0.0.1:$PG_PORT/oms?gssencmode=disable" \
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/" \
     INVENTORY_URL="http://127.0.0.1:$INVENTORY_PORT" PAYMENT_URL="http://127.0.0.1:$PAYMENT_PORT" \
-    USER_URL="http://127.0.0.1:$USER_PORT" SMTP_URL="${SMTP_URL:-smtp://127.0.0.1:$SMTP_PORT}" \
+    USER_URL="http://127.0.0.1:$USER_PORT" SMTP_URL="$(smtp_url)" \
     nohup "$BIN_DIR/$name" >>"$LOG_DIR/$name.log" 2>&1 &
   echo $! > "$pidfile"
   wait_port "$port" 15 "$name"

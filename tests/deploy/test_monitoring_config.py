@@ -110,7 +110,7 @@ def get_json(url):
 
 @pytest.fixture
 def native_services():
-    with running("inventory", "user", "order", "payment") as services:
+    with running("inventory", "user", "order", "payment", "notification") as services:
         yield services
 
 
@@ -135,7 +135,7 @@ def native_exporters(tmp_path):
         process.wait(10)
 
 
-NATIVE_JOBS = ("order", "inventory", "payment", "user", "node", "postgres", "redis")
+NATIVE_JOBS = ("order", "inventory", "payment", "user", "notification", "node", "postgres", "redis")
 
 
 def test_native_prometheus_scrapes_the_running_services(tmp_path, native_services, native_exporters):
@@ -146,6 +146,7 @@ def test_native_prometheus_scrapes_the_running_services(tmp_path, native_service
         WEBAPP_HOST="127.0.0.1", BIND_ADDRESS="127.0.0.1",
         INVENTORY_PORT=str(native_services["inventory"].port), USER_PORT=str(native_services["user"].port),
         ORDER_PORT=str(native_services["order"].port), PAYMENT_PORT=str(native_services["payment"].port),
+        NOTIFICATION_PORT=str(native_services["notification"].port),
         NODE_EXPORTER_PORT=str(native_exporters["node"]), POSTGRES_EXPORTER_PORT=str(native_exporters["postgres"]),
         REDIS_EXPORTER_PORT=str(native_exporters["redis"]),
         SCRAPE_INTERVAL="1s", ALERTMANAGER_ADDRESS=f"127.0.0.1:{free_port()}")))
