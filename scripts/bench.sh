@@ -21,6 +21,9 @@
 #                                          to a request (scripts/bench-http-client.sh)
 #   scripts/bench.sh consume               the broker link's consumer draining a
 #                                          backlog, acked (scripts/bench-consume.sh)
+#   scripts/bench.sh notification          the notification service with email on
+#                                          the local mail sink: drain, burst, soak and
+#                                          the leak fault (scripts/bench-notification.sh)
 #   scripts/bench.sh outbox                the outbox relay draining a backlog of
 #                                          100,000 events with confirms; needs
 #                                          nothing running (scripts/bench-outbox.sh)
@@ -40,6 +43,10 @@ fi
 if [ "${1:-}" = outbox ]; then
   shift
   exec "$ROOT/scripts/bench-outbox.sh" "$@"
+fi
+if [ "${1:-}" = notification ]; then
+  shift
+  exec "$ROOT/scripts/bench-notification.sh" "$@"
 fi
 if [ "${1:-}" = consume ]; then
   shift

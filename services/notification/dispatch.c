@@ -75,6 +75,10 @@ static void finished(void *data, const PGresult *result)
 
 static void settle(dispatch_t *d)
 {
+    if (d->count == 0) { /* nothing was sent: nothing to record */
+        d->done(d->data, 0, 0, d->duplicate);
+        return;
+    }
     json_t *results = json_array();
     for (size_t i = 0; i < d->count; i++) {
         const send_t *s = &d->sends[i];

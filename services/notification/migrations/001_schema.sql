@@ -84,10 +84,16 @@ BEGIN
     INSERT INTO notifications.events (id, type) VALUES (p_id, p_type) ON CONFLICT (id) DO NOTHING;
     is_new := FOUND;
     IF is_new THEN
-        INSERT INTO notifications.deliveries (event_id, channel, recipient, subject, body)
-        SELECT p_id, d.channel, d.recipient, d.subject, d.body
-          FROM jsonb_to_recordset(p_deliveries) AS d(channel text, recipient text, subject text, body text)
-        ON CONFLICT DO NOTHING;
+        -- new: its deliveries are claimed as they are written
+        WITH written AS (
+            INSERT INTO notifications.deliveries (event_id, channel, recipient, subject, body, claimed_until)
+            SELECT p_id, d.channel, d.recipient, d.subject, d.body, now() + make_interval(secs => p_lease_ms / 1000.0)
+              FROM jsonb_to_recordset(p_deliveries) AS d(channel text, recipient text, subject text, body text)
+            ON CONFLICT DO NOTHING
+            RETURNING channel, recipient, subject, body)
+        SELECT coalesce(jsonb_agg(jsonb_build_object('channel', channel, 'recipient', recipient,
+                                                     'subject', subject, 'body', body)), '[]')
+          INTO claimed FROM written;
         INSERT INTO notifications.inbox (event_id, audience, user_id, kind, title, body, order_id)
         SELECT p_id, n.audience, n.user_id, n.kind, n.title, n.body, n.order_id
           FROM jsonb_to_recordset(p_inbox)
@@ -103,7 +109,10 @@ BEGIN
                     p_facts->'recipient'->>'name')
             ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name, updated_at = now();
         END IF;
+        RETURN;
     END IF;
+    -- seen before: whatever of it nobody is sending (a failed send
+    -- released, a claim lapsed)
     WITH taken AS (
         UPDATE notifications.deliveries
            SET claimed_until = now() + make_interval(secs => p_lease_ms / 1000.0)
@@ -120,14 +129,22 @@ $$;
 -- released for its event's next attempt.
 CREATE FUNCTION notifications.settle(p_results jsonb)
 RETURNS void
-LANGUAGE sql AS $$
-    UPDATE notifications.deliveries d
-       SET attempts = d.attempts + 1,
-           sent_at = CASE WHEN r.error IS NULL THEN now() END,
-           last_error = r.error,
-           claimed_until = NULL
-      FROM jsonb_to_recordset(p_results) AS r(event_id text, channel text, recipient text, error text)
-     WHERE d.event_id = r.event_id AND d.channel = r.channel AND d.recipient = r.recipient AND d.sent_at IS NULL;
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    -- One indexed UPDATE per row: a join with the list would let the
+    -- planner scan the whole table for a handful of rows.
+    FOR r IN SELECT * FROM jsonb_to_recordset(p_results) AS x(event_id text, channel text, recipient text, error text)
+    LOOP
+        UPDATE notifications.deliveries
+           SET attempts = attempts + 1,
+               sent_at = CASE WHEN r.error IS NULL THEN now() END,
+               last_error = r.error,
+               claimed_until = NULL
+         WHERE event_id = r.event_id AND channel = r.channel AND recipient = r.recipient AND sent_at IS NULL;
+    END LOOP;
+END
 $$;
 
 -- The reclaim sweep: claims up to p_limit deliveries whose claim lapsed
