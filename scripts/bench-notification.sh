@@ -118,8 +118,8 @@ awk -v n="$EVENTS" -v a="$t0" -v b="$t1" -v c0="$cpu0" -v c1="$cpu1" -v m0="$mq0
   printf "drain: %d events (one email each) in %.1f s: %.0f events/s\n", n, b - a, n / (b - a)
   printf "  CPU seconds: notification %.1f (%.0f us/event), PostgreSQL %.1f, RabbitMQ %.1f, mail sink %.1f\n",
          c1 - c0, (c1 - c0) * 1e6 / n, p1 - p0, m1 - m0, s1 - s0 }'
-peers=$(grep -h '^X-Sink-Peer:' "$BENCH_DIR"/mail/*.eml 2>/dev/null | sort -u | wc -l || true)
-echo "  SMTP connections used for $(ls "$BENCH_DIR/mail" | wc -l) messages: $peers"
+peers=$(grep -rh '^X-Sink-Peer:' "$BENCH_DIR/mail" | sort -u | wc -l)
+echo "  SMTP connections used for $(find "$BENCH_DIR/mail" -name '*.eml' | wc -l) messages: $peers"
 
 # --- drain, nothing to send: the consumer and PostgreSQL alone -------------------------
 acked() { metric 'messaging_messages_total{destination="notification.events",operation="settle",outcome="acked"}' |

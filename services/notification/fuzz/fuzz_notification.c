@@ -134,8 +134,7 @@ static void check_alerts(const fuzz_exchange_t *ex)
         bool clean_with_token = on_path && !ex->has_query && token_given(ex) &&
                                 fuzz_exchange_header(ex, "content-type", &value, &len) == 1 && len == 16 &&
                                 strncasecmp(value, "application/json", 16) == 0;
-        FUZZ_CHECK(!(clean_with_token && reference_alerts(ex) > 0), "a good payload with the token got %d",
-                   ex->status);
+        FUZZ_CHECK(!(clean_with_token && reference_alerts(ex) > 0), "a good payload with the token got %d", ex->status);
         return;
     }
     FUZZ_CHECK(on_path, "take_in from a request that is no POST to the alerts path");
