@@ -301,6 +301,8 @@ static void free_delivery_list(h2o_linklist_t *list)
     }
 }
 
+static consumer_t *consumer_of(broker_t *broker);
+
 static void consumer_reset(broker_t *broker)
 {
     if (broker->consuming)
@@ -309,6 +311,9 @@ static void consumer_reset(broker_t *broker)
     atomic_store(&broker->consuming_now, false);
     broker->consumer_retry_ms = 0;
     broker->held = 0; /* the broker takes back what the channel held */
+    consumer_t *c = consumer_of(broker);
+    if (c != NULL)
+        metrics_gauge_set(queue_messages, (const char *const[]){c->queue, "unacked"}, 0);
     free(broker->assembly.delivery);
     broker->assembly = (assembly_t){0};
     free_delivery_list(&broker->retrying);

@@ -357,6 +357,16 @@ static char *copy_of(const char *s)
     return s != NULL ? strdup(s) : NULL;
 }
 
+/* Whether `value` may go into a header line as it is (curl sends custom
+ * headers unchecked: a CR or LF would start another header). */
+static bool header_safe(const char *value)
+{
+    for (const unsigned char *p = (const unsigned char *)value; p != NULL && *p != '\0'; p++)
+        if (*p < ' ' || *p == 0x7f)
+            return false;
+    return true;
+}
+
 static struct curl_slist *build_headers(const call_t *call)
 {
     char line[512];
@@ -421,6 +431,10 @@ void http_client_send(http_client_t *client, const http_call_t *request, const t
     client->pending++;
     if (call->url == NULL || (request->body != NULL && call->body == NULL)) {
         finish(call, HTTP_CLIENT_UNAVAILABLE, 0, "out of memory");
+        return;
+    }
+    if (!header_safe(call->idempotency_key) || !header_safe(call->authorization)) {
+        finish(call, HTTP_CLIENT_UNAVAILABLE, 0, "a header value holds a control character");
         return;
     }
     if (!admit(peer, &call->probe)) {

@@ -35,17 +35,24 @@ Error:
 
 void worker_close(worker_t *worker)
 {
-    if (worker->pg != NULL)
-        pg_pool_destroy(worker->pg);
-    if (worker->redis != NULL)
-        redis_client_destroy(worker->redis);
-    if (worker->http != NULL)
-        http_client_destroy(worker->http);
+    /* Each destroy answers the calls still under way, and their callbacks
+     * may start others: each pointer goes NULL as soon as its resource has
+     * gone (a call then fails as "not configured"), and the HTTP client goes
+     * first, since what follows a peer's answer is often a query. */
+    http_client_t *http = worker->http;
+    worker->http = NULL;
+    if (http != NULL)
+        http_client_destroy(http);
+    pg_pool_t *pg = worker->pg;
+    worker->pg = NULL;
+    if (pg != NULL)
+        pg_pool_destroy(pg);
+    redis_client_t *redis = worker->redis;
+    worker->redis = NULL;
+    if (redis != NULL)
+        redis_client_destroy(redis);
     broker_port_close(worker->broker);
     worker->broker = NULL;
-    worker->pg = NULL;
-    worker->redis = NULL;
-    worker->http = NULL;
     if (worker->queue != NULL) {
         h2o_multithread_destroy_queue(worker->queue);
         free(worker->queue); /* h2o 2.2.5's evloop flavour leaves that to the caller */
