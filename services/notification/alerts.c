@@ -100,7 +100,7 @@ static void event_id_of(const json_t *p, char out[DIGEST_HEX_LEN + 8])
     const json_t *alert;
     json_array_foreach(json_object_get(p, "alerts"), i, alert)
     {
-        json_array_append_new(alerts, json_pack("{sOsOs?Os?Os?O}", "labels", json_object_get(alert, "labels"), "status",
+        json_array_append_new(alerts, json_pack("{sOsOsO*sO*sO*}", "labels", json_object_get(alert, "labels"), "status",
                                                 json_object_get(alert, "status"), "fingerprint",
                                                 json_object_get(alert, "fingerprint"), "startsAt",
                                                 json_object_get(alert, "startsAt"), "endsAt",
@@ -115,15 +115,20 @@ static void event_id_of(const json_t *p, char out[DIGEST_HEX_LEN + 8])
     snprintf(out, DIGEST_HEX_LEN + 8, "alert:%.32s", digest);
 }
 
-static void answered(void *data, size_t sent, size_t failed, bool duplicate)
+static void answered(void *data, const dispatch_result_t *result)
 {
     alert_request_t *a = data;
-    if (failed > 0) {
-        http_respond_error(a->r, 503, "not_sent", "%zu of %zu messages not sent; send the notification again", failed,
-                           sent + failed);
+    if (result->failed > 0) {
+        http_respond_error(a->r, 503, "not_sent", "%zu of %zu messages not sent; send the notification again",
+                           result->failed, result->sent + result->failed);
         return;
     }
-    json_t *body = json_pack("{sssIsb}", "status", "ok", "alerts", (json_int_t)a->alerts, "duplicate", duplicate);
+    if (result->held > 0) {
+        http_respond_error(a->r, 503, "in_progress", "this notification is being sent; send it again later");
+        return;
+    }
+    json_t *body =
+        json_pack("{sssIsb}", "status", "ok", "alerts", (json_int_t)a->alerts, "duplicate", result->duplicate);
     http_respond_json(a->r, 200, body);
 }
 

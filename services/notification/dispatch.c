@@ -18,6 +18,7 @@
 typedef struct send {
     struct dispatch *d;
     const char *event_id, *channel, *recipient, *subject, *body;
+    const char *claim; /* the claim's token: only its holder settles the row */
     const char *error; /* NULL: sent */
 } send_t;
 
@@ -25,8 +26,8 @@ typedef struct dispatch {
     context_t *c;
     const notice_t *notice;
     send_t *sends;
-    size_t count, left, sent, failed;
-    bool duplicate;
+    size_t count, left;
+    dispatch_result_t result;
     dispatch_done_fn done;
     void *data;
 } dispatch_t;
@@ -59,6 +60,7 @@ static long read_claims(dispatch_t *d, const char *text, const char *event_id)
         s->recipient = field(d->c, item, "recipient");
         s->subject = field(d->c, item, "subject");
         s->body = field(d->c, item, "body");
+        s->claim = field(d->c, item, "claim");
     }
     json_decref(list);
     return (long)d->count;
@@ -70,20 +72,27 @@ static void finished(void *data, const PGresult *result)
 {
     dispatch_t *d = data;
     (void)result;
-    d->done(d->data, d->sent, d->failed, d->duplicate);
+    d->done(d->data, &d->result);
 }
 
 static void settle(dispatch_t *d)
 {
     if (d->count == 0) { /* nothing was sent: nothing to record */
-        d->done(d->data, 0, 0, d->duplicate);
+        d->done(d->data, &d->result);
         return;
     }
     json_t *results = json_array();
     for (size_t i = 0; i < d->count; i++) {
         const send_t *s = &d->sends[i];
-        json_array_append_new(results, json_pack("{ssssssss?}", "event_id", s->event_id, "channel", s->channel,
-                                                 "recipient", s->recipient, "error", s->error));
+        json_t *row = json_pack("{ssssssssss?}", "event_id", s->event_id, "channel", s->channel, "recipient",
+                                s->recipient, "claim", s->claim, "error", s->error);
+        if (row == NULL) {
+            json_decref(results);
+            context_error(d->c, "a settlement could not be built", LOG_STRING("event_id", s->event_id));
+            context_fail(d->c, 500, "internal", "a settlement could not be built");
+            return;
+        }
+        json_array_append_new(results, row);
     }
     char *text = json_dumps(results, JSON_COMPACT);
     json_decref(results);
@@ -101,12 +110,12 @@ static void sent_one(send_t *s, const char *error)
     dispatch_t *d = s->d;
     if (error != NULL) {
         s->error = context_strdup(d->c, error, SIZE_MAX);
-        d->failed++;
+        d->result.failed++;
         notification_count(s->channel, "failed");
         context_warn(d->c, "notification not sent", LOG_STRING("channel", s->channel),
                      LOG_STRING("event_id", s->event_id), LOG_STRING("error", error));
     } else {
-        d->sent++;
+        d->result.sent++;
         notification_count(s->channel, "sent");
     }
     if (--d->left == 0)
@@ -187,13 +196,14 @@ static void send_all(dispatch_t *d)
 static void taken_in(void *data, const PGresult *result)
 {
     dispatch_t *d = data;
-    d->duplicate = strcmp(PQgetvalue(result, 0, 0), "t") != 0;
+    d->result.duplicate = strcmp(PQgetvalue(result, 0, 0), "t") != 0;
+    d->result.held = (size_t)strtoul(PQgetvalue(result, 0, 2), NULL, 10);
     if (read_claims(d, PQgetvalue(result, 0, 1), d->notice->event_id) < 0) {
         context_error(d->c, "take_in gave no list");
         context_fail(d->c, 500, "internal", "take_in gave no list");
         return;
     }
-    if (d->duplicate)
+    if (d->result.duplicate)
         notification_count_duplicate();
     else
         for (size_t i = 0; i < d->notice->inbox_count; i++)
@@ -213,13 +223,12 @@ void dispatch_notice(context_t *c, const notice_t *notice, dispatch_done_fn done
 
 /* --- the reclaim sweep ---------------------------------------------------------------------- */
 
-static void reclaimed(void *data, size_t sent, size_t failed, bool duplicate)
+static void reclaimed(void *data, const dispatch_result_t *result)
 {
     context_t *c = data;
-    (void)duplicate;
-    if (sent + failed > 0)
-        context_info(c, "lapsed deliveries sent again", LOG_INT("sent", (int64_t)sent),
-                     LOG_INT("failed", (int64_t)failed));
+    if (result->sent + result->failed > 0)
+        context_info(c, "lapsed deliveries sent again", LOG_INT("sent", (int64_t)result->sent),
+                     LOG_INT("failed", (int64_t)result->failed));
 }
 
 static void send_reclaimed(void *data, const PGresult *result)

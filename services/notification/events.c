@@ -18,6 +18,9 @@
 #include "uuid.h"
 
 #define SLOW_CONSUMER_MAX_MS 60000
+/* An event id becomes a header (Message-ID, the webhook's Idempotency-Key):
+ * nothing but these. */
+#define ID_CHARACTERS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
 
 typedef struct event_job {
     context_t *c;
@@ -52,13 +55,17 @@ static json_t *parse(event_job_t *job)
 
 /* --- rendering and dispatching ---------------------------------------------------------- */
 
-static void dispatched(void *data, size_t sent, size_t failed, bool duplicate)
+static void dispatched(void *data, const dispatch_result_t *result)
 {
     event_job_t *job = data;
-    if (duplicate && sent + failed == 0)
+    if (result->failed > 0)
+        context_fail(job->c, 503, "not_sent", "%zu of %zu notifications not sent", result->failed,
+                     result->sent + result->failed);
+    else if (result->held > 0) /* its first copy is still sending: done only once that has */
+        context_fail(job->c, 503, "in_progress", "%zu notifications being sent by another copy of the event",
+                     result->held);
+    else if (result->duplicate && result->sent == 0)
         context_info(job->c, "duplicate event: already taken in");
-    if (failed > 0)
-        context_fail(job->c, 503, "not_sent", "%zu of %zu notifications not sent", failed, sent + failed);
 }
 
 static void render_and_dispatch(event_job_t *job)
@@ -87,13 +94,19 @@ static void remembered(void *data, const PGresult *result)
 static void learn_recipient(void *data, const http_response_t *response)
 {
     event_job_t *job = data;
+    if (response->code == 404) { /* no such user: the inbox only (it is keyed by the id) */
+        context_warn(job->c, "the user service knows no such user: in-app only", LOG_STRING("user_id", job->user_id));
+        render_and_dispatch(job);
+        return;
+    }
     json_t *user = response->code == 200 ? json_loadb(response->body, response->body_len, 0, NULL) : NULL;
     const json_t *email = json_object_get(user, "email"), *name = json_object_get(user, "name");
     if (!json_is_string(email) || !mailer_address_valid(json_string_value(email))) {
         json_decref(user);
-        context_warn(job->c, "no address for the user: in-app only", LOG_STRING("user_id", job->user_id),
+        context_warn(job->c, "no address from the user service", LOG_STRING("user_id", job->user_id),
                      LOG_INT("status", response->code));
-        render_and_dispatch(job);
+        context_fail(job->c, 503, "dependency_unavailable", "the user service gave no address (status %d)",
+                     response->code);
         return;
     }
     job->to.email = context_strdup(job->c, json_string_value(email), SIZE_MAX);
@@ -151,8 +164,9 @@ static void validate(event_job_t *job)
     const json_t *id = json_object_get(event, "id"), *type = json_object_get(event, "type");
     const json_t *data = json_object_get(event, "data");
     const char *problem = NULL;
-    if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > 200)
-        problem = "id must be a string of 1 to 200 characters";
+    if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > 200 ||
+        strspn(json_string_value(id), ID_CHARACTERS) != json_string_length(id))
+        problem = "id must be 1 to 200 letters, digits, '.', '_', ':' or '-'";
     else if (!json_is_string(type))
         problem = "type must be a string";
     else if (!json_is_object(data))

@@ -5,10 +5,12 @@
  * handle keeps up to SMTP_CONNECTIONS connections to the server open and
  * reuses them: a message goes out on an idle connection with MAIL FROM,
  * RCPT TO and DATA, and no new TCP connection, greeting or EHLO
- * (CURLMOPT_MAX_HOST_CONNECTIONS queues the messages beyond that many
- * until a connection is free; CURLMOPT_MAXCONNECTS keeps them cached
- * between bursts). The server closing one (a restart) costs one
- * reconnect, done by curl.
+ * (CURLMOPT_MAXCONNECTS keeps them cached between bursts). At most that
+ * many messages are handed to curl at once; the others wait here, in
+ * order, so that SMTP_TIMEOUT_MS is each message's own time with the
+ * server, not its wait in the queue (curl would count a wait for a free
+ * connection against the timeout). The server closing a connection (a
+ * restart) costs one reconnect, done by curl.
  *
  * The message is plain UTF-8 text with the headers RFC 5322 needs; the
  * subject and display names are RFC 2047 encoded words when not plain
@@ -34,7 +36,9 @@
 #include "utf8.h"
 
 typedef struct mail_job {
-    struct mail_job *next, *prev;
+    struct mail_job *next, *prev; /* every job of the mailer */
+    struct mail_job *waiting;     /* the next one waiting for a connection */
+    bool started;                 /* handed to curl */
     mailer_t *mailer;
     CURL *easy; /* NULL when it never reached curl (the fault) */
     struct curl_slist *rcpt;
@@ -50,6 +54,9 @@ struct mailer {
     curl_loop_t *curl;
     mail_job_t *jobs;
     size_t pending;
+    size_t active;                      /* handed to curl: at most smtp_connections */
+    mail_job_t *waiting, *waiting_tail; /* prepared, in order */
+    bool closing;
 };
 
 bool mailer_address_valid(const char *address)
@@ -107,7 +114,7 @@ static void append_encoded(buffer_t *out, const char *s)
 
 static void append_phrase(buffer_t *out, const char *s)
 {
-    if (plain_ascii(s))
+    if (plain_ascii(s) && strlen(s) <= 900) /* longer: encoded words, folded (RFC 5322's 998 per line) */
         buffer_append_str(out, s);
     else
         append_encoded(out, s);
@@ -164,18 +171,53 @@ static void unlink_job(mailer_t *mailer, mail_job_t *job)
     mailer->pending--;
 }
 
+static void start(mail_job_t *job);
+
+static void drop_waiting(mailer_t *mailer, mail_job_t *job)
+{
+    mail_job_t **p = &mailer->waiting, *previous = NULL;
+    while (*p != NULL && *p != job) {
+        previous = *p;
+        p = &(*p)->waiting;
+    }
+    if (*p == NULL)
+        return;
+    *p = job->waiting;
+    if (mailer->waiting_tail == job)
+        mailer->waiting_tail = previous;
+}
+
+/* Hands waiting messages to curl while a connection is free. */
+static void start_waiting(mailer_t *mailer)
+{
+    while (!mailer->closing && mailer->waiting != NULL &&
+           mailer->active < (size_t)notification_config.smtp_connections) {
+        mail_job_t *job = mailer->waiting;
+        mailer->waiting = job->waiting;
+        if (mailer->waiting == NULL)
+            mailer->waiting_tail = NULL;
+        start(job);
+    }
+}
+
 static void finish(mail_job_t *job, const char *error)
 {
-    unlink_job(job->mailer, job);
+    mailer_t *mailer = job->mailer;
+    unlink_job(mailer, job);
     loop_timer_stop(&job->fail_later);
-    if (job->easy != NULL) {
-        curl_loop_remove(job->mailer->curl, job->easy);
-        curl_easy_cleanup(job->easy);
+    if (job->started) {
+        curl_loop_remove(mailer->curl, job->easy);
+        mailer->active--;
+    } else if (job->easy != NULL) {
+        drop_waiting(mailer, job);
     }
+    if (job->easy != NULL)
+        curl_easy_cleanup(job->easy);
     curl_slist_free_all(job->rcpt);
     buffer_free(&job->message);
     job->cb(job->data, error);
     free(job);
+    start_waiting(mailer);
 }
 
 static size_t read_message(char *out, size_t size, size_t count, void *arg)
@@ -206,6 +248,19 @@ static void on_fail_later(loop_timer_t *timer)
 {
     mail_job_t *job = timer->data;
     finish(job, job->error);
+}
+
+static void start(mail_job_t *job)
+{
+    if (curl_loop_add(job->mailer->curl, job->easy) != 0) {
+        curl_easy_cleanup(job->easy);
+        job->easy = NULL;
+        snprintf(job->error, sizeof(job->error), "%s", "the transfer could not be started");
+        loop_timer_start(&job->fail_later, 0, on_fail_later, job);
+        return;
+    }
+    job->started = true;
+    job->mailer->active++;
 }
 
 static CURL *prepare(mail_job_t *job)
@@ -254,15 +309,17 @@ void mailer_send(mailer_t *mailer, worker_t *worker, const mail_t *mail, mailer_
     else if ((job->rcpt = curl_slist_append(NULL, rcpt)) == NULL || build_message(&job->message, mail) != 0 ||
              (job->easy = prepare(job)) == NULL)
         error = "out of memory";
-    else if (curl_loop_add(mailer->curl, job->easy) != 0) {
-        curl_easy_cleanup(job->easy);
-        job->easy = NULL;
-        error = "the transfer could not be started";
-    }
     if (error != NULL) { /* answered from the loop, never from inside this call */
         snprintf(job->error, sizeof(job->error), "%s", error);
         loop_timer_start(&job->fail_later, 0, on_fail_later, job);
+        return;
     }
+    if (mailer->waiting_tail != NULL)
+        mailer->waiting_tail->waiting = job;
+    else
+        mailer->waiting = job;
+    mailer->waiting_tail = job;
+    start_waiting(mailer);
 }
 
 mailer_t *mailer_create(h2o_evloop_t *loop)
@@ -275,14 +332,13 @@ mailer_t *mailer_create(h2o_evloop_t *loop)
         free(mailer);
         return NULL;
     }
-    CURLM *multi = curl_loop_multi(mailer->curl);
-    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, notification_config.smtp_connections);
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, notification_config.smtp_connections);
+    curl_multi_setopt(curl_loop_multi(mailer->curl), CURLMOPT_MAXCONNECTS, notification_config.smtp_connections);
     return mailer;
 }
 
 void mailer_destroy(mailer_t *mailer)
 {
+    mailer->closing = true;
     while (mailer->jobs != NULL)
         finish(mailer->jobs, "shutting down");
     curl_loop_destroy(mailer->curl);

@@ -141,9 +141,16 @@ int main(void)
         config_error(&errors, "SMTP_FROM", "must be a plain address (name@domain)");
     if (!mailer_address_valid(notification_config.admin_email))
         config_error(&errors, "NOTIFICATION_ADMIN_EMAIL", "must be a plain address (name@domain)");
-    /* a claim must outlast the send it covers, or a slow send is sent twice */
-    if (notification_config.claim_lease_ms < 2 * notification_config.smtp_timeout_ms)
-        config_error(&errors, "NOTIFICATION_CLAIM_LEASE_MS", "must be at least twice SMTP_TIMEOUT_MS");
+    /* A claim must outlast what it covers (the longest send, email or
+     * webhook, then the query that records it), or a slow send would be
+     * sent again by the reclaim sweep. */
+    uint64_t send_ms = notification_config.smtp_timeout_ms > config.http_client.timeout_ms
+                           ? notification_config.smtp_timeout_ms
+                           : config.http_client.timeout_ms;
+    if (notification_config.claim_lease_ms < 2 * (send_ms + config.pg_query_timeout_ms))
+        config_error(&errors, "NOTIFICATION_CLAIM_LEASE_MS",
+                     "must be at least twice the longest send (SMTP_TIMEOUT_MS, HTTP_CLIENT_TIMEOUT_MS) plus "
+                     "PG_QUERY_TIMEOUT_MS");
     config_exit_on_error(&errors, "notification");
 
     service_definition_t service = notification_service;

@@ -100,9 +100,15 @@ void routing_short_order_id(const char *order_id, char out[9]);
 /* --- dispatch.c --------------------------------------------------------------- */
 
 /* How a dispatch ended: `sent` deliveries went out now, `failed` did not
- * (they are tried again with the event's next attempt), `duplicate` when
- * the event had been taken in before. */
-typedef void (*dispatch_done_fn)(void *data, size_t sent, size_t failed, bool duplicate);
+ * (they are tried again with the event's next attempt), `held` are being
+ * sent by another copy of the event right now (it is not done either:
+ * try again later), `duplicate` when the event had been taken in before. */
+typedef struct dispatch_result {
+    size_t sent, failed, held;
+    bool duplicate;
+} dispatch_result_t;
+
+typedef void (*dispatch_done_fn)(void *data, const dispatch_result_t *result);
 
 /* Takes `notice` in and sends what it claims, as steps of `c`; `done` runs
  * once every send has ended and been recorded (not when a statement

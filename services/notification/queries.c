@@ -8,12 +8,13 @@
 #include "notification.h"
 
 const pg_statement_t notification_statements[] = {
-    /* id, type, deliveries, inbox, facts, lease_ms -> is_new, claimed */
+    /* id, type, deliveries, inbox, facts, lease_ms -> is_new, claimed, held */
     {"take_in",
-     "SELECT is_new, claimed::text FROM notifications.take_in($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, $6::int)", 6},
-    /* results [{event_id, channel, recipient, error}] */
+     "SELECT is_new, claimed::text, held FROM notifications.take_in($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, $6::int)",
+     6},
+    /* results [{event_id, channel, recipient, claim, error}] */
     {"settle", "SELECT notifications.settle($1::jsonb)", 1},
-    /* limit, lease_ms -> [{event_id, channel, recipient, subject, body}] */
+    /* limit, lease_ms -> [{event_id, channel, recipient, subject, body, claim}] */
     {"reclaim", "SELECT notifications.reclaim($1::int, $2::int)::text", 2},
 
     /* user_id -> email, name */

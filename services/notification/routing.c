@@ -11,6 +11,7 @@
 
 #include "buffer.h"
 #include "notification.h"
+#include "uuid.h"
 
 static const route_t routes[] = {
     /* placed: remembered (whose order it is), nothing sent until it ends */
@@ -63,13 +64,16 @@ static const char *text_of(reader_t *r, const char *field)
     return "";
 }
 
+/* Amounts, quantities and stock: 0..10^9, so that a product of two fits. */
+#define NUMBER_MAX 1000000000LL
+
 static long long number_of(reader_t *r, const char *field)
 {
     const json_t *v = json_object_get(r->data, field);
-    if (json_is_integer(v) && json_integer_value(v) >= 0)
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= NUMBER_MAX)
         return json_integer_value(v);
     if (!r->failed)
-        snprintf(r->error, r->error_size, "data.%s must be a whole number, 0 or more", field);
+        snprintf(r->error, r->error_size, "data.%s must be a whole number from 0 to %lld", field, NUMBER_MAX);
     r->failed = true;
     return 0;
 }
@@ -184,7 +188,8 @@ static void payment_refunded(reader_t *r, texts_t *t, const recipient_t *to)
     append_money(&t->email, amount, currency);
     buffer_appendf(&t->email, " for your order %s (%s).\n", short_id, order_id);
     const json_t *total = json_object_get(r->data, "refunded_cents_total");
-    if (json_is_integer(total) && json_integer_value(total) != amount) {
+    if (json_is_integer(total) && json_integer_value(total) >= 0 && json_integer_value(total) <= NUMBER_MAX &&
+        json_integer_value(total) != amount) {
         buffer_append_str(&t->email, "Refunded for this order so far: ");
         append_money(&t->email, json_integer_value(total), currency);
         buffer_append_str(&t->email, "\n");
@@ -264,11 +269,12 @@ static json_t *facts_of(const char *type, const json_t *data)
 {
     json_t *facts = json_object();
     const json_t *user_id = json_object_get(data, "user_id"), *order_id = json_object_get(data, "order_id");
-    if (strncmp(type, "order.", 6) == 0 && json_is_string(user_id) && json_is_string(order_id))
+    if (strncmp(type, "order.", 6) == 0 && json_is_string(user_id) && uuid_is_valid(json_string_value(user_id)) &&
+        json_is_string(order_id) && json_string_length(order_id) <= 200)
         json_object_set_new(facts, "order", json_pack("{sOsO}", "order_id", order_id, "user_id", user_id));
     const json_t *email = json_object_get(data, "email"), *name = json_object_get(data, "name");
-    if (strcmp(type, "user.registered") == 0 && json_is_string(user_id) && json_is_string(email) &&
-        mailer_address_valid(json_string_value(email)))
+    if (strcmp(type, "user.registered") == 0 && json_is_string(user_id) && uuid_is_valid(json_string_value(user_id)) &&
+        json_is_string(email) && mailer_address_valid(json_string_value(email)))
         json_object_set_new(facts, "recipient",
                             json_pack("{sOsOss}", "user_id", user_id, "email", email, "name",
                                       json_is_string(name) ? json_string_value(name) : ""));

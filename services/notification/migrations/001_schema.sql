@@ -8,9 +8,13 @@
 --
 -- Sending is at least once per delivery row, and a row is sent by one
 -- worker at a time: whoever sends it first claims it (claimed_until, a
--- lease); on success it is marked sent, on failure the claim is released
--- for the event's next attempt. A claim whose holder died (the process
--- was killed mid-send) lapses, and the reclaim sweep sends the row then.
+-- lease, which is also the claim's token); on success it is marked sent,
+-- on failure the claim is released for the event's next attempt - by
+-- whoever still holds that claim, and nobody else. A claim whose holder
+-- died (the process was killed mid-send) lapses, and the reclaim sweep
+-- (or the event's redelivery) sends the row then. An event is done only
+-- when none of its rows is unsent: a copy of it that finds rows claimed by
+-- someone else is not done, and tries again later.
 
 CREATE TABLE notifications.events (
     id          text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 200), -- the event id, or alert:<digest>
@@ -71,28 +75,33 @@ CREATE TABLE notifications.orders (
 -- user_id, kind, title, body, order_id}]) and what it teaches us (p_facts:
 -- {order: {order_id, user_id}}, {recipient: {user_id, email, name}})
 -- unless it was taken in before, then claims for p_lease_ms the
--- deliveries of it nobody sends right now. Returns those: [{channel,
--- recipient, subject, body}] (empty when all are sent or being sent) and
--- whether the event was new.
+-- deliveries of it nobody sends right now. Returns those as `claimed`
+-- ([{channel, recipient, subject, body, claim}], empty when none), whether
+-- the event was new, and `held`: how many of its unsent deliveries someone
+-- else is sending right now (then the event is not done).
 --
 -- The same event twice at once: the second INSERT waits for the first's
 -- transaction, then does nothing, and finds the first's claims.
 CREATE FUNCTION notifications.take_in(p_id text, p_type text, p_deliveries jsonb, p_inbox jsonb, p_facts jsonb,
-                                      p_lease_ms integer, OUT is_new boolean, OUT claimed jsonb)
+                                      p_lease_ms integer, OUT is_new boolean, OUT claimed jsonb,
+                                      OUT held integer)
 LANGUAGE plpgsql AS $$
+DECLARE
+    lease timestamptz := clock_timestamp() + make_interval(secs => p_lease_ms / 1000.0);
 BEGIN
+    held := 0;
     INSERT INTO notifications.events (id, type) VALUES (p_id, p_type) ON CONFLICT (id) DO NOTHING;
     is_new := FOUND;
     IF is_new THEN
         -- new: its deliveries are claimed as they are written
         WITH written AS (
             INSERT INTO notifications.deliveries (event_id, channel, recipient, subject, body, claimed_until)
-            SELECT p_id, d.channel, d.recipient, d.subject, d.body, now() + make_interval(secs => p_lease_ms / 1000.0)
+            SELECT p_id, d.channel, d.recipient, d.subject, d.body, lease
               FROM jsonb_to_recordset(p_deliveries) AS d(channel text, recipient text, subject text, body text)
             ON CONFLICT DO NOTHING
             RETURNING channel, recipient, subject, body)
         SELECT coalesce(jsonb_agg(jsonb_build_object('channel', channel, 'recipient', recipient,
-                                                     'subject', subject, 'body', body)), '[]')
+                                                     'subject', subject, 'body', body, 'claim', lease::text)), '[]')
           INTO claimed FROM written;
         INSERT INTO notifications.inbox (event_id, audience, user_id, kind, title, body, order_id)
         SELECT p_id, n.audience, n.user_id, n.kind, n.title, n.body, n.order_id
@@ -115,18 +124,22 @@ BEGIN
     -- released, a claim lapsed)
     WITH taken AS (
         UPDATE notifications.deliveries
-           SET claimed_until = now() + make_interval(secs => p_lease_ms / 1000.0)
+           SET claimed_until = lease
          WHERE event_id = p_id AND sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
         RETURNING channel, recipient, subject, body)
     SELECT coalesce(jsonb_agg(jsonb_build_object('channel', channel, 'recipient', recipient,
-                                                 'subject', subject, 'body', body)), '[]')
+                                                 'subject', subject, 'body', body, 'claim', lease::text)), '[]')
       INTO claimed FROM taken;
+    SELECT count(*) INTO held FROM notifications.deliveries
+     WHERE event_id = p_id AND sent_at IS NULL AND claimed_until >= now() AND claimed_until <> lease;
 END
 $$;
 
 -- How claimed deliveries went: p_results [{event_id, channel, recipient,
--- error}] (error null: sent). A sent row is done; a failed one is
--- released for its event's next attempt.
+-- claim, error}] (error null: sent). A sent row is done; a failed one is
+-- released for its event's next attempt. Only the claim's holder settles
+-- it: a row whose claim has lapsed and been taken by another sender is
+-- left to that one.
 CREATE FUNCTION notifications.settle(p_results jsonb)
 RETURNS void
 LANGUAGE plpgsql AS $$
@@ -135,14 +148,16 @@ DECLARE
 BEGIN
     -- One indexed UPDATE per row: a join with the list would let the
     -- planner scan the whole table for a handful of rows.
-    FOR r IN SELECT * FROM jsonb_to_recordset(p_results) AS x(event_id text, channel text, recipient text, error text)
+    FOR r IN SELECT * FROM jsonb_to_recordset(p_results)
+                        AS x(event_id text, channel text, recipient text, claim timestamptz, error text)
     LOOP
         UPDATE notifications.deliveries
            SET attempts = attempts + 1,
                sent_at = CASE WHEN r.error IS NULL THEN now() END,
                last_error = r.error,
                claimed_until = NULL
-         WHERE event_id = r.event_id AND channel = r.channel AND recipient = r.recipient AND sent_at IS NULL;
+         WHERE event_id = r.event_id AND channel = r.channel AND recipient = r.recipient AND sent_at IS NULL
+           AND claimed_until = r.claim;
     END LOOP;
 END
 $$;
@@ -158,12 +173,13 @@ LANGUAGE sql AS $$
          ORDER BY claimed_until LIMIT p_limit FOR UPDATE SKIP LOCKED),
     taken AS (
         UPDATE notifications.deliveries d
-           SET claimed_until = now() + make_interval(secs => p_lease_ms / 1000.0)
+           SET claimed_until = clock_timestamp() + make_interval(secs => p_lease_ms / 1000.0)
           FROM lapsed l
          WHERE d.event_id = l.event_id AND d.channel = l.channel AND d.recipient = l.recipient
-        RETURNING d.event_id, d.channel, d.recipient, d.subject, d.body)
+        RETURNING d.event_id, d.channel, d.recipient, d.subject, d.body, d.claimed_until)
     SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', event_id, 'channel', channel, 'recipient', recipient,
-                                                 'subject', subject, 'body', body)), '[]')
+                                                 'subject', subject, 'body', body,
+                                                 'claim', claimed_until::text)), '[]')
       FROM taken;
 $$;
 

@@ -20,7 +20,9 @@ def notification_env(mail, webhook, user=None, **extra):
     env = dict(SMTP_URL=mail.url, WEBHOOK_URL=webhook.url, ALERTMANAGER_TOKEN=ALERTMANAGER_TOKEN,
                USER_URL=f"http://127.0.0.1:{user.port}" if user is not None else "http://127.0.0.1:9",
                NOTIFICATION_RETRY_DELAYS_MS=",".join(map(str, RETRY_DELAYS_MS)), SMTP_TIMEOUT_MS="1000",
-               NOTIFICATION_CLAIM_LEASE_MS="2000", NOTIFICATION_RECLAIM_INTERVAL_MS="300",
+               # the shortest claim the service accepts: 2 x (the longest send + a query)
+               HTTP_CLIENT_TIMEOUT_MS="1000", PG_QUERY_TIMEOUT_MS="2000",
+               NOTIFICATION_CLAIM_LEASE_MS="6000", NOTIFICATION_RECLAIM_INTERVAL_MS="300",
                NOTIFICATION_ADMIN_EMAIL="ops@oms.test")
     env.update(extra)
     return env
