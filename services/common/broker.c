@@ -141,9 +141,10 @@ struct broker {
     uint64_t retry_next_tag;
     h2o_linklist_t retrying; /* deliveries whose retry copy awaits its confirm */
     assembly_t assembly;
-    size_t held;              /* delivered to the port and not yet acked or rejected */
-    bool backlog_open;        /* BACKLOG_CHANNEL is open on this connection */
-    uint64_t next_backlog_ms; /* when the queue is measured next */
+    size_t held;                /* delivered to the port and not yet acked or rejected */
+    const char *consumed_queue; /* the consumer's queue once it has consumed (for its gauges) */
+    bool backlog_open;          /* BACKLOG_CHANNEL is open on this connection */
+    uint64_t next_backlog_ms;   /* when the queue is measured next */
 };
 
 static metrics_family_t *messages_total, *connection_up, *consumer_up, *queue_messages, *queue_consumers;
@@ -301,8 +302,6 @@ static void free_delivery_list(h2o_linklist_t *list)
     }
 }
 
-static consumer_t *consumer_of(broker_t *broker);
-
 static void consumer_reset(broker_t *broker)
 {
     if (broker->consuming)
@@ -310,10 +309,9 @@ static void consumer_reset(broker_t *broker)
     broker->consuming = false;
     atomic_store(&broker->consuming_now, false);
     broker->consumer_retry_ms = 0;
-    broker->held = 0; /* the broker takes back what the channel held */
-    consumer_t *c = consumer_of(broker);
-    if (c != NULL)
-        metrics_gauge_set(queue_messages, (const char *const[]){c->queue, "unacked"}, 0);
+    broker->held = 0;                   /* the broker takes back what the channel held */
+    if (broker->consumed_queue != NULL) /* the link thread's own copy: this may run under the lock */
+        metrics_gauge_set(queue_messages, (const char *const[]){broker->consumed_queue, "unacked"}, 0);
     free(broker->assembly.delivery);
     broker->assembly = (assembly_t){0};
     free_delivery_list(&broker->retrying);
@@ -638,6 +636,7 @@ static int open_consumer(broker_t *broker, const consumer_t *c, char *error, siz
     if (check_rpc(conn, "consuming", error, size) != 0)
         return -1;
     broker->consuming = true;
+    broker->consumed_queue = c->queue;
     atomic_store(&broker->consuming_now, true);
     metrics_gauge_set(consumer_up, NULL, 1);
     broker->retry_next_tag = 1;
