@@ -35,15 +35,6 @@ make -j"$(nproc)" bench-build >"$LOG_DIR/build.log" 2>&1 || die "make bench-buil
 say "starting RabbitMQ :$AMQP_PORT"
 stack start-rabbitmq || die "RabbitMQ did not start"
 
-cpu_seconds() { # user + system seconds of the processes given
-  local total=0 pid
-  for pid in "$@"; do
-    [ -r "/proc/$pid/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-  done
-  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
-}
-STACK_ID=$(echo "$STACK_DIR" | md5sum | cut -c1-8)
-beam_pid() { cat "$(find "$STACK_DIR" "/var/tmp/oms-$STACK_ID" -name rabbitmq.pid 2>/dev/null | head -n 1)"; }
 
 for prefetch in $PREFETCHES; do
   mq0=$(cpu_seconds "$(beam_pid)")

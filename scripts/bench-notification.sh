@@ -66,16 +66,6 @@ metric() { # name-and-labels: the value, 0 when absent
 sent() { metric 'oms_notifications_total{channel="email",outcome="sent"}' | awk '{printf "%d", $1}'; }
 ready() { metric 'messaging_queue_messages{destination="notification.events",state="ready"}' | awk '{printf "%d", $1}'; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$NOTIFY_PID/status"; }
-cpu_seconds() { # user + system seconds of the processes given
-  local total=0 pid
-  for pid in "$@"; do
-    [ -r "/proc/$pid/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-  done
-  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
-}
-STACK_ID=$(echo "$STACK_DIR" | md5sum | cut -c1-8)
-beam_pid() { cat "$(find "$STACK_DIR" "/var/tmp/oms-$STACK_ID" -name rabbitmq.pid 2>/dev/null | head -n 1)"; }
-postgres_pids() { pgrep -d ' ' -u postgres postgres || true; }
 
 start_notifier() {
   PORT=$NOTIFY_PORT LISTEN_ADDRESS=127.0.0.1 THREADS=2 LOG_LEVEL=warn ADMIN_TOKEN=$ADMIN_TOKEN \
@@ -108,11 +98,11 @@ say "publishing $EVENTS events into the queue (nobody consuming)"
 /usr/bin/python3 scripts/bench/notification-events.py load "$EVENTS"
 start_notifier
 cpu0=$(cpu_seconds "$NOTIFY_PID"); mq0=$(cpu_seconds "$(beam_pid)"); sink0=$(cpu_seconds "$SINK_PID")
-pg0=$(cpu_seconds $(postgres_pids)); t0=$(now)
+pg0=$(cpu_seconds $(pg_pids)); t0=$(now)
 wait_sent "$EVENTS" 600
 t1=$(now)
 cpu1=$(cpu_seconds "$NOTIFY_PID"); mq1=$(cpu_seconds "$(beam_pid)"); sink1=$(cpu_seconds "$SINK_PID")
-pg1=$(cpu_seconds $(postgres_pids))
+pg1=$(cpu_seconds $(pg_pids))
 awk -v n="$EVENTS" -v a="$t0" -v b="$t1" -v c0="$cpu0" -v c1="$cpu1" -v m0="$mq0" -v m1="$mq1" -v s0="$sink0" \
     -v s1="$sink1" -v p0="$pg0" -v p1="$pg1" 'BEGIN {
   printf "drain: %d events (one email each) in %.1f s: %.0f events/s\n", n, b - a, n / (b - a)
@@ -128,11 +118,11 @@ stop_notifier
 say "publishing $EVENTS order.created events (taken in and remembered, nothing sent)"
 /usr/bin/python3 scripts/bench/notification-events.py load "$EVENTS" order.created
 start_notifier
-cpu0=$(cpu_seconds "$NOTIFY_PID"); pg0=$(cpu_seconds $(postgres_pids)); t0=$(now)
+cpu0=$(cpu_seconds "$NOTIFY_PID"); pg0=$(cpu_seconds $(pg_pids)); t0=$(now)
 deadline=$((SECONDS + 600))
 until [ "$(acked)" -ge "$EVENTS" ]; do [ $SECONDS -lt $deadline ] || die "not drained"; sleep 0.2; done
 awk -v n="$EVENTS" -v a="$t0" -v b="$(now)" -v c0="$cpu0" -v c1="$(cpu_seconds "$NOTIFY_PID")" -v p0="$pg0" \
-    -v p1="$(cpu_seconds $(postgres_pids))" 'BEGIN {
+    -v p1="$(cpu_seconds $(pg_pids))" 'BEGIN {
   printf "drain, nothing to send: %d events in %.1f s: %.0f events/s (CPU s: notification %.1f, PostgreSQL %.1f)\n",
          n, b - a, n / (b - a), c1 - c0, p1 - p0 }'
 

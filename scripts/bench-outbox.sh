@@ -74,26 +74,7 @@ metric_sum() { # operation: seconds spent in that statement so far
     awk -v op="$1" -F'[ ]' 'index($1, "db_client_operation_duration_seconds_sum{") == 1 && index($1, "operation=\"" op "\"") {print $2}'
 }
 now() { date +%s.%N; }
-# CPU seconds (user + system) used so far by processes: the service, the
-# PostgreSQL server (postmaster and its backends), the broker (beam.smp)
-cpu_seconds() {
-  local total=0 pid
-  for pid in "$@"; do
-    [ -r "/proc/$pid/stat" ] || continue
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-  done
-  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
-}
-pg_pids() { local pm; pm=$(head -n 1 "$(find "$STACK_DIR" /var/tmp -path '*postgres/data/postmaster.pid' 2>/dev/null | grep -F "$PG_DATA_HINT" | head -n 1)"); echo "$pm" $(pgrep -P "$pm"); }
-beam_pid() { cat "$(find "$STACK_DIR" /var/tmp -name rabbitmq.pid -path "*$RABBIT_HINT*" 2>/dev/null | head -n 1)"; }
-
-# where the stack's servers keep their pid files (under /var/tmp when the
-# checkout is closed to their users): stack.sh names the folder by its id
-STACK_ID=$(echo "$STACK_DIR" | md5sum | cut -c1-8)
-PG_DATA_HINT=$STACK_DIR/postgres
-[ -d "$PG_DATA_HINT" ] || PG_DATA_HINT=/var/tmp/oms-$STACK_ID/postgres
-RABBIT_HINT=$STACK_DIR/rabbitmq
-[ -d "$RABBIT_HINT" ] || RABBIT_HINT=/var/tmp/oms-$STACK_ID/rabbitmq
+# cpu_seconds, pg_pids and beam_pid: scripts/lib/bench-stack.sh
 
 printf '%-6s %8s %8s %9s %8s %8s %10s   %-28s\n' batch events seconds "events/s" "claim s" "mark s" "publish s" \
   "CPU s: service/postgres/rabbitmq"

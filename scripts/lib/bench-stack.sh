@@ -1,5 +1,5 @@
-# What the self-contained benchmarks (bench-outbox.sh, bench-http-client.sh)
-# share: a private stack in build/<name>/, started with scripts/stack.sh on
+# What the self-contained benchmarks (bench-outbox.sh, bench-http-client.sh,
+# bench-consume.sh, bench-notification.sh) share: a private stack in build/<name>/, started with scripts/stack.sh on
 # the caller's ports, and a cleanup that stops every process they started
 # (BENCH_PIDS), shows the end of each log when the run failed, and deletes
 # the folder, on every exit (Ctrl-C and kill included).
@@ -48,3 +48,29 @@ bench_cleanup() {
   rm -rf "$BENCH_DIR"
   exit "$status"
 }
+
+# CPU seconds (user + system) used so far by the processes given.
+cpu_seconds() {
+  local total=0 pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] || continue
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
+}
+
+# Where a server of the private stack keeps its state: $STACK_DIR/<component>,
+# or /var/tmp/oms-<id>/<component> when the checkout is closed to the
+# server's user (stack.sh names that folder by the stack's id).
+bench_server_dir() { # component
+  if [ -d "$STACK_DIR/$1" ]; then
+    echo "$STACK_DIR/$1"
+  else
+    echo "/var/tmp/oms-$(echo "$STACK_DIR" | md5sum | cut -c1-8)/$1"
+  fi
+}
+
+# The private PostgreSQL's processes (postmaster and its children: backends,
+# WAL writer, checkpointer) and RabbitMQ's (beam.smp).
+pg_pids() { local pm; pm=$(head -n 1 "$(bench_server_dir postgres)/data/postmaster.pid"); echo "$pm" $(pgrep -P "$pm"); }
+beam_pid() { cat "$(bench_server_dir rabbitmq)/rabbitmq.pid"; }

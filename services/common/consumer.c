@@ -37,7 +37,6 @@ static void unlink_job(consumer_t *consumer, consumer_job_t *job)
         consumer->jobs = job->next;
     if (job->next != NULL)
         job->next->prev = job->prev;
-    consumer->in_flight--;
 }
 
 /* The cause was logged where it was found; the settlement says the rest. */
@@ -90,7 +89,6 @@ static void on_delivery(void *data, broker_delivery_t *delivery)
     if (consumer->jobs != NULL)
         consumer->jobs->prev = job;
     consumer->jobs = job;
-    consumer->in_flight++;
     context_init(&job->super, &job_ops, consumer->worker);
     trace_start_server_span(&job->super.trace, delivery->traceparent, strlen(delivery->traceparent));
     context_add_field(&job->super, "message_id", delivery->message_id);

@@ -56,7 +56,6 @@ struct consumer {
     consumer_settled_fn settled;
     void *data;
     struct consumer_job *jobs; /* under way */
-    size_t in_flight;
     bool stopped;
 };
 

@@ -53,7 +53,6 @@ typedef struct mail_job {
 struct mailer {
     curl_loop_t *curl;
     mail_job_t *jobs;
-    size_t pending;
     size_t active;                      /* handed to curl: at most smtp_connections */
     mail_job_t *waiting, *waiting_tail; /* prepared, in order */
     bool closing;
@@ -168,7 +167,6 @@ static void unlink_job(mailer_t *mailer, mail_job_t *job)
         mailer->jobs = job->next;
     if (job->next != NULL)
         job->next->prev = job->prev;
-    mailer->pending--;
 }
 
 static void start(mail_job_t *job);
@@ -298,7 +296,6 @@ void mailer_send(mailer_t *mailer, worker_t *worker, const mail_t *mail, mailer_
     if (mailer->jobs != NULL)
         mailer->jobs->prev = job;
     mailer->jobs = job;
-    mailer->pending++;
     const char *error = NULL;
     char rcpt[300];
     snprintf(rcpt, sizeof(rcpt), "<%s>", mail->to);
@@ -343,9 +340,4 @@ void mailer_destroy(mailer_t *mailer)
         finish(mailer->jobs, "shutting down");
     curl_loop_destroy(mailer->curl);
     free(mailer);
-}
-
-size_t mailer_pending(const mailer_t *mailer)
-{
-    return mailer->pending;
 }

@@ -94,9 +94,6 @@ int routing_render(context_t *c, const route_t *route, const json_t *event, cons
 /* Adds the Alertmanager group `payload` (validated) as notice `notice`. */
 int routing_render_alerts(context_t *c, const char *event_id, const json_t *payload, notice_t *notice);
 
-/* The short form of an order id the UI shows: its first 8 characters. */
-void routing_short_order_id(const char *order_id, char out[9]);
-
 /* --- dispatch.c --------------------------------------------------------------- */
 
 /* How a dispatch ended: `sent` deliveries went out now, `failed` did not
@@ -138,7 +135,6 @@ void mailer_destroy(mailer_t *mailer);
 /* Sends `mail` (copied) and calls `cb` on the loop, never before this
  * returns. */
 void mailer_send(mailer_t *mailer, worker_t *worker, const mail_t *mail, mailer_fn cb, void *data);
-size_t mailer_pending(const mailer_t *mailer);
 
 /* Whether `address` is a plain mailbox address we may put in a header. */
 bool mailer_address_valid(const char *address);

@@ -36,7 +36,8 @@ const route_t *routing_find(const char *type)
     return NULL;
 }
 
-void routing_short_order_id(const char *order_id, char out[9])
+/* The short form of an order id the UI shows: its first 8 characters, upper-case. */
+static void routing_short_order_id(const char *order_id, char out[9])
 {
     size_t i = 0;
     for (; i < 8 && order_id[i] != '\0'; i++)
